@@ -1,0 +1,22 @@
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[test,lint]")
+    session.run("ruff", "check", "gomodel", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "gomodel", "tests", "noxfile.py")
+    session.run("mypy")
