@@ -1,0 +1,152 @@
+"""A best-effort peek at what a request means: parse the JSON body once, check the few fields
+the gateway reads, and leave everything else alone (unknown fields travel upstream untouched).
+
+Validation errors are :class:`~gomodel.errors.InvalidRequest` naming the field (``param``).
+Pure: no trio, httpx or hypercorn.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import orjson
+
+from gomodel.errors import InvalidRequest
+
+__all__ = ["ChatSemantics", "parse_chat", "parse_json_object"]
+
+# Upper bound for integer knobs such as max_tokens: far above any model, far below overflow.
+_MAX_INT = 2**31 - 1
+
+
+@attrs.frozen(slots=True)
+class ChatSemantics:
+    """What the gateway needs to know about a chat completion request."""
+
+    doc: dict[str, Any] = attrs.field(repr=False, eq=False)  # the parsed body; treat as read-only
+    model: str
+    provider: str | None  # the non-standard ``provider`` body field
+    stream: bool
+    has_stream_options: bool
+    include_usage: bool  # stream_options.include_usage as the client sent it
+    has_max_tokens: bool
+    has_temperature: bool
+    reasoning_effort: str | None  # ``reasoning.effort``, if the client sent that object
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object; 400 otherwise."""
+    if not body.strip():
+        raise InvalidRequest("invalid request body: the body is empty; expected a JSON object")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"invalid request body: {exc}")
+    if not isinstance(doc, dict):
+        raise InvalidRequest(f"invalid request body: expected a JSON object, got {_json_type(doc)}")
+    return doc
+
+
+def parse_chat(body: bytes) -> ChatSemantics:
+    doc = parse_json_object(body)
+    model = doc.get("model")
+    if model is None or model == "":
+        raise InvalidRequest("model is required", param="model")
+    if not isinstance(model, str):
+        raise _wrong_type("model", "a string", model)
+    provider = doc.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        raise _wrong_type("provider", "a string", provider)
+
+    messages = doc.get("messages")
+    if messages is None:
+        raise InvalidRequest("messages is required", param="messages")
+    if not isinstance(messages, list):
+        raise _wrong_type("messages", "an array", messages)
+    if not messages:
+        raise InvalidRequest("messages must contain at least one message", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _wrong_type(f"messages[{i}]", "an object", message)
+        role = message.get("role")
+        if not isinstance(role, str) or not role:
+            raise _wrong_type(f"messages[{i}].role", "a non-empty string", role)
+
+    stream = _optional(doc, "stream", bool, "a boolean")
+    stream_options = doc.get("stream_options")
+    include_usage = False
+    if stream_options is not None:
+        if not isinstance(stream_options, dict):
+            raise _wrong_type("stream_options", "an object", stream_options)
+        flag = stream_options.get("include_usage")
+        if flag is not None and not isinstance(flag, bool):
+            raise _wrong_type("stream_options.include_usage", "a boolean", flag)
+        include_usage = bool(flag)
+
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = doc.get(name)
+        if value is not None and not _is_int(value, low=0):
+            raise _wrong_type(name, f"an integer between 0 and {_MAX_INT}", value)
+    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        value = doc.get(name)
+        if value is not None and not _is_number(value):
+            raise _wrong_type(name, "a number", value)
+
+    reasoning_effort = None
+    reasoning = doc.get("reasoning")
+    if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
+        reasoning_effort = reasoning["effort"]
+
+    return ChatSemantics(
+        doc=doc,
+        model=model,
+        provider=provider or None,
+        stream=bool(stream),
+        has_stream_options=stream_options is not None,
+        include_usage=include_usage,
+        has_max_tokens=doc.get("max_tokens") is not None,
+        has_temperature="temperature" in doc,
+        reasoning_effort=reasoning_effort,
+    )
+
+
+def _optional(doc: dict[str, Any], name: str, kind: type, expected: str) -> Any:
+    value = doc.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise _wrong_type(name, expected, value)
+    return value
+
+
+def _is_int(value: object, *, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= _MAX_INT
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= _MAX_INT
+    return isinstance(value, float) and math.isfinite(value) and abs(value) <= _MAX_INT
+
+
+def _wrong_type(param: str, expected: str, value: object) -> InvalidRequest:
+    return InvalidRequest(
+        f"invalid request body: {param} must be {expected}, got {_json_type(value)}",
+        param=param,
+    )
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

@@ -1,0 +1,68 @@
+"""What came over the wire, captured once and never mutated.
+
+Every later stage reads the request from a :class:`RequestSnapshot`, so "the body was already
+consumed" cannot happen. Pure: no trio, httpx or hypercorn.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["RequestSnapshot", "ensure_request_id"]
+
+# A client-supplied X-Request-ID is reused when it is printable ASCII without spaces, at most
+# 128 characters; anything else is replaced, so it is always safe to log and to send upstream.
+_REQUEST_ID = re.compile(rb"[!-~]{1,128}")
+
+
+def ensure_request_id(inbound: bytes | None) -> str:
+    """Reuse a well-formed inbound request id, otherwise make a new one."""
+    if inbound is not None and _REQUEST_ID.fullmatch(inbound):
+        return inbound.decode("ascii")
+    return str(uuid.uuid4())
+
+
+@attrs.frozen(slots=True)
+class RequestSnapshot:
+    method: str
+    path: str
+    query: bytes
+    # Header names are lower-case bytes, as ASGI delivers them; order and repeats are kept.
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    request_id: str
+    client: str | None = None
+    received_at: float = 0.0
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a header (``name`` in lower case), or ``None``."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @classmethod
+    def from_asgi(
+        cls,
+        scope: Mapping[str, Any],
+        body: bytes,
+        request_id: str,
+        *,
+        received_at: float = 0.0,
+    ) -> RequestSnapshot:
+        client = scope.get("client")
+        return cls(
+            method=str(scope["method"]),
+            path=str(scope["path"]),
+            query=bytes(scope.get("query_string", b"")),
+            headers=tuple((bytes(k), bytes(v)) for k, v in scope.get("headers", ())),
+            body=body,
+            request_id=request_id,
+            client=f"{client[0]}:{client[1]}" if isinstance(client, (list, tuple)) else None,
+            received_at=received_at,
+        )

@@ -1,0 +1,112 @@
+"""The decision object: how a chat request goes upstream and how its answer comes back.
+
+``decide()`` is one pure function of the request's semantics, the model resolution, the
+provider's capabilities and gateway policy. The :class:`Route` it returns is shown to operators
+as ``X-GoModel-Route`` (``passthrough``, ``rewrite`` or ``translate``) with its reasons.
+
+* passthrough: the client's body bytes go upstream verbatim; the answer is relayed verbatim,
+  event by event. The fast path.
+* rewrite: the body is minimally edited (model selector, gateway-only fields, parameter quirks,
+  the usage request); the answer is still relayed verbatim (an injected usage chunk is hidden).
+* translate: the provider speaks another dialect; both directions are translated.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+import attrs
+
+from gomodel.ingress.semantics import ChatSemantics
+from gomodel.providers.spec import Dialect, ProviderSpec
+from gomodel.routing.resolve import Resolution
+
+__all__ = ["Policy", "Reason", "Route", "RouteKind", "decide", "is_reasoning_model"]
+
+
+class RouteKind(enum.Enum):
+    PASSTHROUGH = "passthrough"
+    REWRITE = "rewrite"
+    TRANSLATE = "translate"
+
+
+class Reason(enum.Enum):
+    """Why a request left the pure fast path."""
+
+    QUALIFIED_SELECTOR = "qualified_selector"  # "openai/gpt-4o" -> "gpt-4o"
+    PROVIDER_FIELD = "provider_field"  # the gateway-only "provider" field is removed
+    REASONING_PARAMS = "reasoning_params"  # o-series/gpt-5: max_tokens/temperature rewritten
+    REASONING_EFFORT = "reasoning_effort"  # reasoning.effort -> reasoning_effort (Gemini)
+    USAGE_INJECTED = "usage_injected"  # stream_options.include_usage added for accounting
+    DIALECT = "dialect"  # the provider speaks another API: translate both ways
+
+
+@attrs.frozen(slots=True)
+class Policy:
+    usage_enabled: bool = True
+    enforce_returning_usage_data: bool = True
+
+
+@attrs.frozen(slots=True)
+class Route:
+    kind: RouteKind
+    reasons: tuple[Reason, ...]
+    upstream_model: str
+    # Ask the upstream for the usage chunk the client did not ask for, and hide it again.
+    inject_usage: bool = False
+
+    @property
+    def header(self) -> str:
+        """The ``X-GoModel-Route`` value: the kind, then any reasons.
+
+        For example ``passthrough`` or ``rewrite; qualified_selector, usage_injected``.
+        """
+        if not self.reasons:
+            return self.kind.value
+        return f"{self.kind.value}; " + ", ".join(r.value for r in self.reasons)
+
+
+_REASONING_MODEL = re.compile(r"o\d|gpt-5(?:$|-)")
+
+
+def is_reasoning_model(model: str) -> bool:
+    """o1, o3-mini, o4-mini, gpt-5, gpt-5-mini...: models that take max_completion_tokens."""
+    return _REASONING_MODEL.match(model.lower()) is not None
+
+
+def decide(
+    semantics: ChatSemantics, resolution: Resolution, spec: ProviderSpec, policy: Policy
+) -> Route:
+    reasons: list[Reason] = []
+    if spec.dialect is not Dialect.OPENAI:
+        reasons.append(Reason.DIALECT)
+    if resolution.qualified:
+        reasons.append(Reason.QUALIFIED_SELECTOR)
+    if "provider" in semantics.doc:
+        reasons.append(Reason.PROVIDER_FIELD)
+    if (
+        spec.reasoning_model_rewrite
+        and is_reasoning_model(resolution.model)
+        and (semantics.has_max_tokens or semantics.has_temperature)
+    ):
+        reasons.append(Reason.REASONING_PARAMS)
+    if spec.reasoning_effort_field and semantics.reasoning_effort is not None:
+        reasons.append(Reason.REASONING_EFFORT)
+    inject_usage = (
+        semantics.stream
+        and policy.usage_enabled
+        and policy.enforce_returning_usage_data
+        and spec.stream_usage_option
+        and not semantics.include_usage
+    )
+    if inject_usage:
+        reasons.append(Reason.USAGE_INJECTED)
+
+    if Reason.DIALECT in reasons:
+        kind = RouteKind.TRANSLATE
+    elif reasons:
+        kind = RouteKind.REWRITE
+    else:
+        kind = RouteKind.PASSTHROUGH
+    return Route(kind, tuple(reasons), resolution.model, inject_usage=inject_usage)

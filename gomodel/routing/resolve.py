@@ -1,0 +1,69 @@
+"""Model selectors: ``gpt-4o``, ``openai/gpt-4o``, or ``"provider": "openai"`` in the body.
+
+The provider part may be a configured provider *name* (``openai-eu``) or a provider *type*
+(``openai``). A bare id goes to the first provider, in name order, that lists it. A slash id
+whose prefix is no provider (``meta-llama/Llama-3``) is a bare id. Pure.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from gomodel.errors import InvalidRequest, ModelNotFound
+from gomodel.routing.catalog import Catalog
+
+__all__ = ["Resolution", "resolve"]
+
+
+@attrs.frozen(slots=True)
+class Resolution:
+    provider: str  # configured provider name
+    model: str  # the model id the upstream is asked for
+    requested: str  # the ``model`` field as the client sent it
+    qualified: bool  # the selector carried a provider prefix that the gateway removed
+    explicit_provider: bool  # the body carried a ``provider`` field
+
+
+def resolve(model: str, provider_hint: str | None, catalog: Catalog) -> Resolution:
+    if provider_hint is not None:
+        provider = _provider_named(provider_hint, catalog)
+        if provider is None:
+            raise InvalidRequest(
+                f"unknown provider '{provider_hint}'; configured providers: "
+                + (", ".join(catalog.providers) or "none"),
+                param="provider",
+            )
+        bare = model.removeprefix(f"{provider_hint}/")
+        return _checked(
+            provider, bare, model, qualified=bare != model, explicit=True, catalog=catalog
+        )
+
+    prefix, slash, rest = model.partition("/")
+    if slash and rest:
+        provider = _provider_named(prefix, catalog)
+        if provider is not None:
+            return _checked(provider, rest, model, qualified=True, explicit=False, catalog=catalog)
+
+    owner = catalog.owner(model)
+    if owner is None:
+        raise ModelNotFound(model)
+    return Resolution(owner, model, model, qualified=False, explicit_provider=False)
+
+
+def _provider_named(name: str, catalog: Catalog) -> str | None:
+    if name in catalog.types:
+        return name
+    for provider in catalog.providers:
+        if catalog.types.get(provider) == name:
+            return provider
+    return None
+
+
+def _checked(
+    provider: str, model: str, requested: str, *, qualified: bool, explicit: bool, catalog: Catalog
+) -> Resolution:
+    # A provider whose model list is unknown (its /models failed and none is configured) is
+    # trusted with any model: the upstream answers for itself.
+    if catalog.knows(provider) and not catalog.serves(provider, model):
+        raise ModelNotFound(f"{provider}/{model}")
+    return Resolution(provider, model, requested, qualified=qualified, explicit_provider=explicit)
