@@ -1,0 +1,334 @@
+"""The stream relay: the only code that moves the bytes of a streamed response.
+
+One nursery per stream owns four tasks (ARCHITECTURE.md "Streams"):
+
+* the disconnect watcher, started before the upstream request is sent: on ``http.disconnect``
+  it cancels everything, which closes the provider's connection;
+* the upstream reader: sends the request, decodes SSE with a cap on event size, hands each
+  complete event to the observer and pushes what the client should get into a small channel.
+  Deadlines: first byte, idle gap between upstream bytes, total;
+* the downstream writer: takes from the channel and calls ASGI ``send()`` (events already
+  waiting share one send);
+* the stall watchdog: hypercorn's ``send()`` is shielded from cancellation and blocks while the
+  client reads nothing, so when one send takes longer than the stall timeout the watchdog
+  closes the upstream on its own; the provider stops generating even if the writer is stuck.
+
+The response starts with the first event the client gets, so an upstream that fails before it
+(error status, empty stream, timeout) is answered with a real status by the caller. After the
+start, a failure ends the stream with every complete event relayed, then one
+``data: {"error": {...}}`` event, then a clean end of body without ``[DONE]``. Nothing is raised
+to the server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Protocol, cast
+
+import attrs
+import httpx
+import orjson
+import trio
+
+from gomodel.errors import (
+    MAX_ERROR_BODY,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    error_from_upstream,
+)
+from gomodel.providers.client import Provider, map_transport_error
+from gomodel.relay.watch import Deadlines, Receive, Send, watch_disconnect
+from gomodel.termination import Termination
+from gomodel.wire.sse import Event, EventTooLarge, SSEDecoder, encode_data
+
+__all__ = ["SSE_HEADERS", "StreamObserver", "StreamRelay", "error_event"]
+
+# Events in flight between the reader and the writer. Small on purpose: the reader must stop
+# reading (and the watchdog take over) soon after the client stops reading.
+CHANNEL_SIZE = 16
+
+SSE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class StreamObserver(Protocol):
+    done: bool  # the stream's terminal event arrived
+
+    def feed(self, event: Event) -> bytes | None: ...
+
+
+def error_event(message: str, code: str, error_type: str = "provider_error") -> bytes:
+    """The final event of a stream that failed after it started (the OpenAI SDKs raise it)."""
+    payload = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return encode_data(orjson.dumps(payload))
+
+
+class _Abort(Exception):
+    def __init__(self, termination: Termination, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.termination = termination
+        self.error = error
+
+
+@attrs.frozen
+class _Failed:
+    error: GatewayError
+
+
+@attrs.define(eq=False)
+class StreamRelay:
+    provider: Provider
+    request: httpx.Request
+    receive: Receive
+    send: Send
+    response_headers: list[tuple[bytes, bytes]]
+    observer: StreamObserver
+    deadlines: Deadlines
+    max_event_size: int = 1024 * 1024
+
+    # The outcome, read by the caller after run().
+    termination: Termination | None = None
+    error: GatewayError | None = None  # a failure before the response started: render it
+    started: bool = False
+    first_byte_at: float | None = None
+    upstream_seconds: float = 0.0
+
+    _upstream_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    _stall_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+
+    async def run(self) -> None:
+        send_channel, receive_channel = trio.open_memory_channel[bytes | _Failed](CHANNEL_SIZE)
+        try:
+            async with trio.open_nursery() as nursery:
+
+                def on_disconnect() -> None:
+                    self._terminate(Termination.CLIENT_DISCONNECT)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch_disconnect, self.receive, on_disconnect)
+                nursery.start_soon(self._watch_stall)
+                nursery.start_soon(self._read_upstream, send_channel)
+                await self._write_downstream(receive_channel)
+                nursery.cancel_scope.cancel()
+        except BaseException as exc:
+            if not _is_cancellation(exc):
+                raise
+            # Cancelled from outside: the server is shutting down with this stream in flight.
+            self._terminate(Termination.SHUTDOWN)
+            if self.started:
+                with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                    final = error_event("the gateway is shutting down", "server_shutdown")
+                    await self.send({"type": "http.response.body", "body": final})
+            raise
+
+    def _terminate(self, reason: Termination) -> None:
+        if self.termination is None:  # the first reason is the one that happened
+            self.termination = reason
+
+    # -- the upstream reader ---------------------------------------------------------------
+
+    async def _read_upstream(self, channel: trio.MemorySendChannel[bytes | _Failed]) -> None:
+        async with channel:
+            with self._upstream_scope:
+                try:
+                    await self._pump(channel)
+                    self._terminate(Termination.COMPLETED)
+                except _Abort as abort:
+                    self._terminate(abort.termination)
+                    await channel.send(_Failed(abort.error))
+
+    async def _pump(self, channel: trio.MemorySendChannel[bytes | _Failed]) -> None:
+        provider, deadlines = self.provider, self.deadlines
+        started = trio.current_time()
+        first_byte_deadline = started + deadlines.first_byte
+        relayed = False
+        response: httpx.Response | None = None
+        with trio.move_on_at(started + deadlines.total) as total_scope:
+            try:
+                with trio.move_on_at(first_byte_deadline):
+                    response = await provider.client.send(self.request, stream=True)
+                if response is None:
+                    raise _first_byte_timeout(provider.name, deadlines)
+                if response.status_code != 200:
+                    raise await _upstream_failure(response, provider.name)
+
+                decoder = SSEDecoder(self.max_event_size)
+                body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+                async with aclosing(body) as chunks:
+                    deadline = first_byte_deadline
+                    while True:
+                        chunk = None
+                        with trio.move_on_at(deadline):
+                            chunk = await anext(chunks, b"")
+                        if chunk is None:
+                            if deadline == first_byte_deadline:
+                                raise _first_byte_timeout(provider.name, deadlines)
+                            raise _Abort(
+                                Termination.IDLE_TIMEOUT,
+                                UpstreamTimeout(
+                                    f"{provider.name} sent nothing for {deadlines.idle:g}s "
+                                    "(HTTP_STREAM_IDLE_TIMEOUT)",
+                                    code="upstream_idle_timeout",
+                                ),
+                            )
+                        if not chunk:
+                            break  # end of the upstream body
+                        deadline = trio.current_time() + deadlines.idle
+                        try:
+                            events = decoder.feed(chunk)
+                        except EventTooLarge as exc:
+                            relayed |= await self._relay(exc.events, channel)
+                            raise _Abort(
+                                Termination.EVENT_TOO_LARGE,
+                                UpstreamError(
+                                    f"{provider.name} sent an event larger than "
+                                    f"{self.max_event_size} bytes (STREAM_MAX_EVENT_SIZE)",
+                                    code="event_too_large",
+                                ),
+                            )
+                        relayed |= await self._relay(events, channel)
+                decoder.finish()  # an unterminated last event is never relayed
+                if not self.observer.done:
+                    raise _Abort(
+                        Termination.UPSTREAM_EOF,
+                        UpstreamError(
+                            f"{provider.name} ended the stream before its last event"
+                            if relayed
+                            else f"{provider.name} returned an empty stream",
+                            code="stream_incomplete",
+                        ),
+                    )
+            except httpx.HTTPError as exc:
+                if not relayed:
+                    raise _Abort(
+                        Termination.UPSTREAM_ERROR, map_transport_error(exc, provider.name)
+                    )
+                truncated = isinstance(exc, httpx.RemoteProtocolError)
+                raise _Abort(
+                    Termination.UPSTREAM_EOF if truncated else Termination.UPSTREAM_ERROR,
+                    UpstreamError(
+                        f"{provider.name} broke off the stream: {exc or type(exc).__name__}",
+                        code="stream_incomplete",
+                    ),
+                )
+            finally:
+                self.upstream_seconds = trio.current_time() - started
+                if response is not None:
+                    with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                        await response.aclose()
+        if total_scope.cancelled_caught:
+            raise _Abort(
+                Termination.DEADLINE,
+                UpstreamTimeout(
+                    f"{provider.name}: the stream took longer than {deadlines.total:g}s "
+                    "(HTTP_TIMEOUT)",
+                    code="deadline_exceeded",
+                ),
+            )
+
+    async def _relay(
+        self, events: list[Event], channel: trio.MemorySendChannel[bytes | _Failed]
+    ) -> bool:
+        sent = False
+        for event in events:
+            out = self.observer.feed(event)
+            if out is not None:
+                await channel.send(out)
+                sent = True
+        return sent
+
+    # -- the downstream writer -------------------------------------------------------------
+
+    async def _write_downstream(self, channel: trio.MemoryReceiveChannel[bytes | _Failed]) -> None:
+        async with channel:
+            async for item in channel:
+                failure: _Failed | None = item if isinstance(item, _Failed) else None
+                batch: list[bytes] = [] if failure else [item]  # type: ignore[list-item]
+                while failure is None:
+                    try:
+                        more = channel.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    if isinstance(more, _Failed):
+                        failure = more
+                    else:
+                        batch.append(more)
+                if batch:
+                    await self._send_body(b"".join(batch))
+                if failure is not None:
+                    if not self.started:
+                        self.error = failure.error  # the caller answers with a real status
+                        return
+                    err = failure.error
+                    await self._send_body(error_event(err.message, err.code or "upstream_error"))
+                    break
+        if self.started:
+            await self._send_body(b"", more_body=False)
+
+    async def _send_body(self, body: bytes, *, more_body: bool = True) -> None:
+        if not self.started:
+            self.started = True
+            self.first_byte_at = trio.current_time()
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": SSE_HEADERS + self.response_headers,
+                }
+            )
+        self._stall_scope.deadline = trio.current_time() + self.deadlines.stall
+        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
+        self._stall_scope.deadline = math.inf
+
+    async def _watch_stall(self) -> None:
+        with self._stall_scope:
+            await trio.sleep_forever()
+        if self._stall_scope.cancelled_caught:
+            # One send() has been blocked for the whole stall timeout: the client is not
+            # reading. Close the upstream now; the writer finishes when the client goes away.
+            self._terminate(Termination.STALLED_CLIENT)
+            self._upstream_scope.cancel()
+
+
+def _first_byte_timeout(provider: str, deadlines: Deadlines) -> _Abort:
+    return _Abort(
+        Termination.HEADER_TIMEOUT,
+        UpstreamTimeout(
+            f"{provider}: no response within {deadlines.first_byte:g}s "
+            "(HTTP_RESPONSE_HEADER_TIMEOUT)",
+            code="upstream_timeout",
+        ),
+    )
+
+
+async def _upstream_failure(response: httpx.Response, provider: str) -> _Abort:
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_ERROR_BODY:
+            break
+    return _Abort(
+        Termination.UPSTREAM_ERROR,
+        error_from_upstream(
+            provider,
+            response.status_code,
+            body,
+            content_type=response.headers.get("content-type", ""),
+            retry_after=response.headers.get("retry-after"),
+        ),
+    )
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        rest = exc.split(trio.Cancelled)[1]
+        return rest is None
+    return False

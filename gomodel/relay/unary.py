@@ -1,0 +1,117 @@
+"""A non-streaming upstream exchange, watched for client disconnects.
+
+The client leaving at any point (waiting for a pooled connection, connecting, waiting for the
+answer, reading it) cancels the exchange, which closes the upstream connection.
+"""
+
+from __future__ import annotations
+
+import attrs
+import httpx
+import trio
+
+from gomodel.errors import (
+    MAX_ERROR_BODY,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    error_from_upstream,
+)
+from gomodel.providers.client import Provider, map_transport_error
+from gomodel.relay.watch import ClientGone, Deadlines, Receive, watch_disconnect
+
+__all__ = ["MAX_RESPONSE_BODY", "UnaryResult", "fetch"]
+
+# A JSON answer larger than this is refused rather than held in memory.
+MAX_RESPONSE_BODY = 64 * 1024 * 1024
+
+
+@attrs.frozen
+class UnaryResult:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    upstream_seconds: float
+
+
+async def fetch(
+    provider: Provider, request: httpx.Request, *, receive: Receive, deadlines: Deadlines
+) -> UnaryResult:
+    """Send ``request`` and read the whole 2xx answer. Raises ``GatewayError`` or ``ClientGone``."""
+    result: UnaryResult | None = None
+    error: GatewayError | None = None
+    gone = False
+
+    async with trio.open_nursery() as nursery:
+
+        def on_disconnect() -> None:
+            nonlocal gone
+            gone = True
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch_disconnect, receive, on_disconnect)
+        try:
+            result = await _exchange(provider, request, deadlines)
+        except GatewayError as exc:
+            error = exc
+        finally:
+            nursery.cancel_scope.cancel()
+    if gone:
+        raise ClientGone
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
+
+
+async def _exchange(
+    provider: Provider, request: httpx.Request, deadlines: Deadlines
+) -> UnaryResult:
+    started = trio.current_time()
+    with trio.move_on_after(deadlines.total) as total_scope:
+        response: httpx.Response | None = None
+        try:
+            with trio.move_on_after(deadlines.first_byte) as header_scope:
+                response = await provider.client.send(request, stream=True)
+            if header_scope.cancelled_caught:
+                raise UpstreamTimeout(
+                    f"{provider.name}: no response within {deadlines.first_byte:g}s "
+                    "(HTTP_RESPONSE_HEADER_TIMEOUT)",
+                    code="upstream_timeout",
+                )
+            assert response is not None
+            limit = MAX_ERROR_BODY if response.status_code >= 300 else MAX_RESPONSE_BODY
+            body = await _read_body(response, limit, provider.name)
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, provider.name)
+        finally:
+            if response is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                    await response.aclose()
+        if response.status_code != 200:
+            raise error_from_upstream(
+                provider.name,
+                response.status_code,
+                body,
+                content_type=response.headers.get("content-type", ""),
+                retry_after=response.headers.get("retry-after"),
+            )
+        return UnaryResult(200, response.headers, body, trio.current_time() - started)
+    assert total_scope.cancelled_caught
+    raise UpstreamTimeout(
+        f"{provider.name}: the exchange took longer than {deadlines.total:g}s (HTTP_TIMEOUT)",
+        code="deadline_exceeded",
+    )
+
+
+async def _read_body(response: httpx.Response, limit: int, provider: str) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            if response.status_code >= 300:
+                break  # enough of an error body to say what went wrong
+            raise UpstreamError(f"{provider}: the response is larger than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)

@@ -1,0 +1,440 @@
+"""Disconnects, stalls, silences and failures, deterministically (RELIABILITY.md §8).
+
+The gateway's ASGI app is driven by a fake server that behaves like hypercorn's trio worker
+(``http.disconnect`` delivered once, ``send()`` never raises and is shielded while the client
+does not read); the upstream is the mock provider behind real httpx and httpcore on an in-memory
+network, under ``MockClock`` with autojump. "Closed at the same instant" is asserted at the
+mock's socket, in virtual time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+import trio
+import trio.testing
+
+from gomodel.app.asgi import GatewayApp
+from gomodel.config import load_config
+from gomodel.providers.client import make_client
+from gomodel.termination import Termination
+from gomodel.testing import Close, MockUpstream, Reply, Silence, memory_transport
+from gomodel.usage.record import MemoryUsageSink, UsageRecord
+from gomodel.wire.sse import SSEDecoder
+
+HI = [{"role": "user", "content": "hi"}]
+LONG = [{"role": "user", "content": "x" * 500}]  # the mock streams 5 characters per chunk
+
+
+@attrs.define
+class FakeServer:
+    """One request as hypercorn's trio worker presents it to the app."""
+
+    inbox: trio.MemorySendChannel[dict[str, Any]]
+    receive_channel: trio.MemoryReceiveChannel[dict[str, Any]]
+    messages: list[tuple[float, dict[str, Any]]] = attrs.field(factory=list)
+    gone: bool = False
+    stalled: bool = False
+    _released: trio.Event = attrs.field(factory=trio.Event)
+
+    @classmethod
+    def new(cls) -> FakeServer:
+        send, receive = trio.open_memory_channel[dict[str, Any]](10)
+        return cls(send, receive)
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.receive_channel.receive()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.gone:
+            return  # hypercorn: a no-op after the client left, never an exception
+        if self.stalled and message["type"] == "http.response.body":
+            # hypercorn shields send_all from cancellation; a kernel (or nginx's send_timeout)
+            # eventually gives up on a dead peer, which the inner deadline stands for.
+            with trio.CancelScope(shield=True), trio.move_on_after(5_000):
+                await self._released.wait()
+            return
+        self.messages.append((trio.current_time(), message))
+
+    async def disconnect(self) -> None:
+        self.gone = True
+        self._released.set()
+        await self.inbox.send({"type": "http.disconnect"})
+
+    @property
+    def status(self) -> int | None:
+        for _, message in self.messages:
+            if message["type"] == "http.response.start":
+                return int(message["status"])
+        return None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(
+            m.get("body", b"") for _, m in self.messages if m["type"] == "http.response.body"
+        )
+
+    @property
+    def finished(self) -> bool:
+        return any(
+            m["type"] == "http.response.body" and not m.get("more_body", False)
+            for _, m in self.messages
+        )
+
+
+@attrs.define
+class Harness:
+    app: GatewayApp
+    mock: MockUpstream
+    usage: MemoryUsageSink
+    nursery: trio.Nursery
+
+    async def request(
+        self, doc: dict[str, Any], *, more_body: bool = False
+    ) -> tuple[FakeServer, trio.CancelScope]:
+        """Start one request; returns its fake server and the scope the app runs in."""
+        server = FakeServer.new()
+        await server.inbox.send(
+            {"type": "http.request", "body": orjson.dumps(doc), "more_body": more_body}
+        )
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 5555),
+        }
+        cancel_scope = trio.CancelScope()
+
+        async def run() -> None:
+            with cancel_scope:
+                await self.app(scope, server.receive, server.send)  # type: ignore[arg-type]
+
+        self.nursery.start_soon(run)
+        await trio.testing.wait_all_tasks_blocked()
+        return server, cancel_scope
+
+    async def record(self) -> UsageRecord:
+        await trio.testing.wait_all_tasks_blocked()
+        [record] = self.usage.records[-1:]
+        return record
+
+
+@asynccontextmanager
+async def open_harness(
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    models_reply: Reply | None = None,
+    **transport: Any,
+) -> AsyncIterator[Harness]:
+    mock = MockUpstream(models=("gpt-4o",), stream_gap=1.0)
+    if models_reply is not None:
+        mock.script(models_reply, path="/models")
+    usage = MemoryUsageSink()
+    config = load_config(
+        {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://upstream.test/v1", **(env or {})},
+        cwd=tmp_path,
+    )
+    async with trio.open_nursery() as nursery:
+        app = GatewayApp(
+            config,
+            transport_factory=lambda _: memory_transport(mock, nursery, **transport),
+            usage=usage,
+        )
+        # A gateway that never closes the upstream would hang a test; in virtual time this
+        # guard turns the hang into a failure.
+        with trio.fail_after(10_000):
+            async with app.serving() as runtime:
+                await runtime.initial_load.wait()
+                yield Harness(app, mock, usage, nursery)
+                nursery.cancel_scope.cancel()
+
+
+def _chat_connections(mock: MockUpstream) -> list[Any]:
+    """Connections that carried a chat request (the first one listed the models)."""
+    ids = {r.connection_id for r in mock.requests if r.path.endswith("/chat/completions")}
+    return [c for c in mock.connections if c.id in ids]
+
+
+def _events(body: bytes) -> list[bytes]:
+    return [e.data for e in SSEDecoder().feed(body) if e.data is not None]
+
+
+def _final_error(body: bytes) -> dict[str, Any]:
+    events = _events(body)
+    assert b"[DONE]" not in events
+    return dict(orjson.loads(events[-1])["error"])
+
+
+async def test_disconnect_mid_stream_closes_upstream_at_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 1: the client leaves after 3 chunks; the provider's socket closes that instant."""
+    async with open_harness(tmp_path) as h:
+        server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
+        await trio.sleep(3.5)
+        left_at = trio.current_time()
+        await server.disconnect()
+        [conn] = _chat_connections(h.mock)
+        closed_at = await h.mock.wait_closed(conn.id)
+        assert closed_at == left_at
+        assert conn.closed_by == "client"
+        assert len(_events(server.body)) == 4  # the role chunk and 3 content chunks
+        record = await h.record()
+        assert record.termination is Termination.CLIENT_DISCONNECT
+        assert not record.complete
+        # The pool is clean: the next request on the same provider works.
+        again, _ = await h.request({"model": "gpt-4o", "messages": HI})
+        await trio.sleep(1)
+        assert again.status == 200
+        assert b"Mock response to: hi" in again.body
+
+
+async def test_disconnect_before_headers(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 2: the provider is thinking (no headers yet); the client leaves; upstream closed."""
+    async with open_harness(tmp_path) as h:
+        h.mock.script(
+            attrs.evolve(Reply.sse([{"choices": []}]), headers_delay=120.0),
+            path="/chat/completions",
+        )
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(1.0)
+        await server.disconnect()
+        [conn] = _chat_connections(h.mock)
+        assert await h.mock.wait_closed(conn.id) == 1.0
+        assert server.status is None  # no response was ever started
+        assert (await h.record()).termination is Termination.CLIENT_DISCONNECT
+
+
+async def test_disconnect_while_connecting(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 3: the client leaves while the gateway is still connecting; nothing is left over."""
+    # The model list answer closes its connection, so the chat request must connect anew.
+    models = Reply.json({"data": [{"id": "gpt-4o"}]}, headers=[("connection", "close")])
+    async with open_harness(tmp_path, models_reply=models, connect_delay=10.0) as h:
+        before = len(h.mock.connections)
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(1.0)
+        await server.disconnect()
+        await trio.sleep(20.0)
+        assert len(h.mock.connections) == before  # the connect was abandoned
+        assert not any(r.path.endswith("/chat/completions") for r in h.mock.requests)
+        again, _ = await h.request({"model": "gpt-4o", "messages": HI})
+        await trio.sleep(15.0)
+        assert again.status == 200
+
+
+async def test_disconnect_while_queued_for_a_pool_slot(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 3: a request waiting for a pooled connection leaves; the pool stays usable."""
+    async with open_harness(tmp_path, max_connections=1) as h:
+        first, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
+        await trio.sleep(2.0)
+        queued, _ = await h.request({"model": "gpt-4o", "messages": HI})
+        await trio.sleep(1.0)
+        await queued.disconnect()
+        await trio.sleep(200.0)  # the first stream runs to its end
+        assert first.finished
+        assert _events(first.body)[-1] == b"[DONE]"
+        after, _ = await h.request({"model": "gpt-4o", "messages": HI})
+        await trio.sleep(1.0)
+        assert after.status == 200
+        chats = [r for r in h.mock.requests if r.path.endswith("/chat/completions")]
+        assert len(chats) == 2  # the queued request never reached the provider
+
+
+async def test_disconnect_while_uploading_body(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 4: the client leaves mid-upload: no upstream request at all, no response."""
+    async with open_harness(tmp_path) as h:
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI}, more_body=True)
+        await server.disconnect()
+        await trio.sleep(5.0)
+        assert not any(r.path.endswith("/chat/completions") for r in h.mock.requests)
+        assert server.messages == []
+
+
+async def test_disconnect_during_unary_request(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A non-streaming request is watched too: the client leaves, the upstream closes."""
+    async with open_harness(tmp_path) as h:
+        h.mock.script(
+            attrs.evolve(Reply.json({"choices": []}), headers_delay=60.0), path="/chat/completions"
+        )
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI})
+        await trio.sleep(2.0)
+        await server.disconnect()
+        [conn] = _chat_connections(h.mock)
+        assert await h.mock.wait_closed(conn.id) == 2.0
+        assert server.messages == []
+
+
+async def test_stalled_client_upstream_closed_at_stall_timeout(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 5: the client stops reading but stays connected; the upstream closes at the stall
+    timeout even though the writer is stuck in a shielded send."""
+    async with open_harness(tmp_path, {"STREAM_STALL_TIMEOUT": "5"}) as h:
+        server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
+        await trio.sleep(2.5)
+        server.stalled = True  # the next body send blocks until the client goes away
+        [conn] = _chat_connections(h.mock)
+        closed_at = await h.mock.wait_closed(conn.id)
+        assert closed_at == 3.0 + 5.0  # the chunk at t=3 is the first send that blocks
+        assert conn.closed_by == "client"
+        await trio.sleep(100.0)
+        await server.disconnect()  # the client finally leaves; the writer is released
+        record = await h.record()
+        assert record.termination is Termination.STALLED_CLIENT
+
+
+async def test_upstream_never_answers_504_at_header_timeout(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 6: no headers from the provider: 504 at HTTP_RESPONSE_HEADER_TIMEOUT exactly."""
+    async with open_harness(tmp_path, {"HTTP_RESPONSE_HEADER_TIMEOUT": "30"}) as h:
+        h.mock.script(
+            attrs.evolve(Reply.sse([]), headers_delay=float("inf")), path="/chat/completions"
+        )
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(31.0)
+        assert server.status == 504
+        [(answered_at, _), *_] = server.messages
+        assert answered_at == 30.0
+        assert orjson.loads(server.body)["error"]["code"] == "upstream_timeout"
+        [conn] = _chat_connections(h.mock)
+        assert conn.closed_at == 30.0
+        assert (await h.record()).termination is Termination.HEADER_TIMEOUT
+
+
+async def test_upstream_silent_mid_stream(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Row 7: three events, then silence: an idle-timeout error event after the last byte."""
+    async with open_harness(tmp_path, {"HTTP_STREAM_IDLE_TIMEOUT": "20"}) as h:
+        chunk = {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]}
+        h.mock.script(
+            Reply.sse([chunk, chunk, chunk, Silence()], gap=1.0, done=False),
+            path="/chat/completions",
+        )
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(60.0)
+        assert server.finished
+        assert len(_events(server.body)) == 4  # three chunks + the error
+        assert _final_error(server.body)["code"] == "upstream_idle_timeout"
+        [conn] = _chat_connections(h.mock)
+        assert conn.closed_at == 2.0 + 20.0
+        assert (await h.record()).termination is Termination.IDLE_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("tail", "termination"),
+    [
+        ((b'data: {"partial', Close()), Termination.UPSTREAM_EOF),  # row 8: FIN, truncated
+        ((), Termination.UPSTREAM_EOF),  # row 10: clean end, no [DONE]
+    ],
+    ids=["truncated", "no-terminal-event"],
+)
+async def test_upstream_ends_early(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    tail: tuple[Any, ...],
+    termination: Termination,
+) -> None:
+    """Rows 8 and 10: complete events relayed, the partial one dropped, then stream_incomplete."""
+    async with open_harness(tmp_path) as h:
+        chunk = b'data: {"choices":[{"index":0,"delta":{"content":"ok"}}]}\n\n'
+        h.mock.script(
+            Reply(headers=(("content-type", "text/event-stream"),), body=(chunk, chunk, *tail)),
+            path="/chat/completions",
+        )
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(5.0)
+        assert server.body.startswith(chunk + chunk)
+        assert b"partial" not in server.body
+        assert _final_error(server.body)["code"] == "stream_incomplete"
+        assert server.finished
+        assert (await h.record()).termination is termination
+
+
+async def test_huge_event_aborted(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    """Row 14: an event past STREAM_MAX_EVENT_SIZE ends the stream with event_too_large."""
+    async with open_harness(tmp_path, {"STREAM_MAX_EVENT_SIZE": "64K"}) as h:
+        ok = b'data: {"choices":[]}\n\n'
+        flood = tuple(b"x" * 16384 for _ in range(64))  # 1 MiB, never a newline
+        h.mock.script(
+            Reply(headers=(("content-type", "text/event-stream"),), body=(ok, *flood, Silence())),
+            path="/chat/completions",
+        )
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(5.0)
+        assert server.body.startswith(ok)
+        assert _final_error(server.body)["code"] == "event_too_large"
+        [conn] = _chat_connections(h.mock)
+        assert conn.closed_at is not None
+        assert (await h.record()).termination is Termination.EVENT_TOO_LARGE
+
+
+async def test_total_deadline(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    """Row 22: HTTP_TIMEOUT bounds the whole stream: deadline_exceeded, upstream closed then."""
+    async with open_harness(tmp_path, {"HTTP_TIMEOUT": "2"}) as h:
+        server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
+        await trio.sleep(10.0)
+        assert _final_error(server.body)["code"] == "deadline_exceeded"
+        [conn] = _chat_connections(h.mock)
+        assert conn.closed_at == 2.0
+        assert (await h.record()).termination is Termination.DEADLINE
+
+
+async def test_shutdown_mid_stream(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    """A server shutdown cancels the app: one server_shutdown event, upstream closed."""
+    async with open_harness(tmp_path) as h:
+        server, cancel_scope = await h.request(
+            {"model": "gpt-4o", "messages": LONG, "stream": True}
+        )
+        await trio.sleep(3.5)
+        cancel_scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert _final_error(server.body)["code"] == "server_shutdown"
+        [conn] = _chat_connections(h.mock)
+        assert conn.closed_at == 3.5
+        assert (await h.record()).termination is Termination.SHUTDOWN
+
+
+async def test_completed_stream_and_usage(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The happy path: the stream completes, the injected usage chunk is hidden but counted."""
+    async with open_harness(tmp_path) as h:
+        server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await trio.sleep(30.0)
+        events = _events(server.body)
+        assert events[-1] == b"[DONE]"
+        assert not any(b'"usage"' in e for e in events)
+        record = await h.record()
+        assert record.termination is Termination.COMPLETED
+        assert record.complete
+        assert record.usage is not None and record.usage.total_tokens == 30
+
+
+async def test_upstream_connections_are_http11(tmp_path: Path) -> None:
+    """Row 25: provider clients never speak HTTP/2 (a cancel must close the TCP connection)."""
+    config = load_config({"OPENAI_API_KEY": "k"}, cwd=tmp_path)
+    async with make_client(config.providers[0], config) as client:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._http2 is False
+        assert pool._http1 is True
