@@ -1,0 +1,3 @@
+from gomodel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The one place that turns answers and errors into HTTP.
+
+Every error a client sees is the OpenAI envelope ``{"error": {message, type, param, code}}``
+with the error's status, the request id, and ``retry-after`` where the upstream gave one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+
+from gomodel.errors import GatewayError
+from gomodel.relay.watch import Send
+
+__all__ = ["send_error", "send_json", "send_raw_json"]
+
+_JSON = (b"content-type", b"application/json")
+
+
+async def send_raw_json(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send, status: int, doc: object, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    await send_raw_json(send, status, orjson.dumps(doc), headers)
+
+
+async def send_error(
+    send: Send, error: GatewayError, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
+    await send_json(send, error.status, error.envelope(), [*headers, *extra])

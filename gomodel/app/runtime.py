@@ -1,0 +1,120 @@
+"""What a running gateway holds: provider clients, the model catalog, the usage sink, and the
+background tasks (model list refresh) in a nursery the ASGI lifespan owns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import httpx
+import orjson
+import trio
+
+from gomodel.config import Config
+from gomodel.providers.client import Provider, TransportFactory, make_provider
+from gomodel.providers.openai_compat import models_url, parse_model_list
+from gomodel.relay.watch import Deadlines
+from gomodel.routing.catalog import Catalog, ModelInfo
+from gomodel.routing.decision import Policy
+from gomodel.usage.record import LogUsageSink, UsageSink
+
+__all__ = ["Runtime", "open_runtime"]
+
+log = logging.getLogger("gomodel")
+
+# How long a model list request may take before the provider counts as unreachable.
+MODEL_LIST_TIMEOUT = 30.0
+# A request for an unknown model waits this long for the first model list load to finish.
+INITIAL_LOAD_WAIT = 10.0
+
+
+@attrs.define(eq=False)
+class Runtime:
+    config: Config
+    providers: dict[str, Provider]
+    catalog: Catalog
+    usage: UsageSink
+    deadlines: Deadlines
+    policy: Policy
+    master_key: bytes | None
+    initial_load: trio.Event = attrs.field(factory=trio.Event)
+
+    async def refresh_models(self) -> None:
+        """Load every provider's model list, concurrently; failures keep the configured list."""
+        async with trio.open_nursery() as nursery:
+            for provider in self.providers.values():
+                nursery.start_soon(self._refresh_one, provider)
+        self.initial_load.set()
+
+    async def _refresh_one(self, provider: Provider) -> None:
+        configured = tuple(ModelInfo(m) for m in provider.config.models)
+        listed: tuple[ModelInfo, ...] | None = None
+        url = models_url(provider.config, provider.spec)
+        try:
+            with trio.fail_after(MODEL_LIST_TIMEOUT):
+                request = provider.build_request(
+                    "GET", url, body=None, request_id=None, stream=False
+                )
+                response = await provider.client.send(request)
+            if response.status_code == 200:
+                listed = parse_model_list(orjson.loads(response.content))
+            problem = f"HTTP {response.status_code}" if listed is None else None
+        except (httpx.HTTPError, trio.TooSlowError, orjson.JSONDecodeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if listed is None:
+            log.warning(
+                "model list of provider %r unavailable (%s); %s",
+                provider.name,
+                problem,
+                "using its configured models" if configured else "it accepts any model",
+            )
+            models = configured or None
+        else:
+            known = {m.id for m in listed}
+            models = listed + tuple(m for m in configured if m.id not in known)
+        self.catalog = self.catalog.with_models(provider.name, models)
+
+    async def serve_model_refresh(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        while True:
+            await self.refresh_models()
+            await trio.sleep(self.config.cache_refresh_interval)
+
+
+@asynccontextmanager
+async def open_runtime(
+    config: Config,
+    *,
+    transport_factory: TransportFactory | None = None,
+    usage: UsageSink | None = None,
+) -> AsyncIterator[Runtime]:
+    """Build clients, start the background tasks, and tear both down on exit."""
+    providers = {p.name: make_provider(p, config, transport_factory) for p in config.providers}
+    seeded = {p.name: tuple(ModelInfo(m) for m in p.models) for p in config.providers if p.models}
+    runtime = Runtime(
+        config=config,
+        providers=providers,
+        catalog=Catalog(
+            providers=tuple(sorted(providers)),
+            types={p.name: p.type for p in config.providers},
+            models=seeded,
+        ),
+        usage=usage if usage is not None else LogUsageSink(),
+        deadlines=Deadlines.from_config(config),
+        policy=Policy(config.usage_enabled, config.enforce_returning_usage_data),
+        master_key=config.master_key.encode() if config.master_key else None,
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runtime.serve_model_refresh)
+            yield runtime
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+            for provider in providers.values():
+                await provider.client.aclose()

@@ -1,0 +1,144 @@
+"""``gomodel serve | demo | check-config``.
+
+A bad setting exits with status 2 and one line naming the setting and what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+import attrs
+import trio
+
+from gomodel.config import Config, ProviderConfig, describe_config, load_config
+from gomodel.errors import ConfigError
+
+__all__ = ["main"]
+
+log = logging.getLogger("gomodel")
+
+DEMO_KEY = "demo-key"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None) is not None:
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    try:
+        config = load_config(os.environ, config_path=args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"gomodel: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(config)
+    if args.command == "check-config":
+        print(describe_config(config))
+        return 0
+    if args.command == "demo" or getattr(args, "demo", False):
+        trio.run(_run_demo, config)
+        return 0
+    if args.workers < 1:
+        print("gomodel: invalid configuration: --workers: must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        trio.run(_run_single, config)
+        return 0
+    return _run_workers(config, args.workers, args.config)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gomodel", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("serve", "run the gateway under hypercorn's trio worker"),
+        ("demo", "run the gateway beside a built-in mock provider (no key needed)"),
+        ("check-config", "print the effective configuration, secrets masked"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--config", help="YAML config file (default: config.yaml if present)")
+        if name == "check-config":
+            continue
+        command.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+        command.add_argument("--port", type=int, help="port (default: $PORT, else 8080)")
+        if name == "serve":
+            command.add_argument("--workers", type=int, default=1, help="worker processes")
+            command.add_argument("--demo", action="store_true", help="same as `gomodel demo`")
+    return parser
+
+
+def _setup_logging(config: Config) -> None:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+        if config.log_format == "json"
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _run_single(config: Config) -> None:
+    from gomodel.app.asgi import GatewayApp
+    from gomodel.serve import serve_gateway, wait_for_signal
+
+    serve = partial(
+        serve_gateway,
+        GatewayApp(config),
+        config.host,
+        config.port,
+        shutdown_trigger=wait_for_signal,
+    )
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(serve)
+        log.info("gomodel listening on %s", url)
+
+
+async def _run_demo(config: Config) -> None:
+    from gomodel.app.asgi import GatewayApp
+    from gomodel.serve import serve_gateway, wait_for_signal
+    from gomodel.testing import MockUpstream, serve_mock_upstream
+
+    async with trio.open_nursery() as nursery:
+        mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"))
+        upstream = await nursery.start(serve_mock_upstream, mock)
+        demo = ProviderConfig(name="demo", type="openai", base_url=upstream, api_key=DEMO_KEY)
+        config = attrs.evolve(config, providers=(*config.providers, demo))
+
+        async def gateway(task_status: trio.TaskStatus[str]) -> None:
+            await serve_gateway(
+                GatewayApp(config),
+                config.host,
+                config.port,
+                shutdown_trigger=wait_for_signal,
+                task_status=task_status,
+            )
+            nursery.cancel_scope.cancel()  # the gateway has shut down: stop the mock too
+
+        url = await nursery.start(gateway)
+        auth = f" -H 'Authorization: Bearer {config.master_key}'" if config.master_key else ""
+        print(
+            f"gomodel demo: gateway on {url}, mock provider 'demo' on {upstream}\n"
+            f"try:  curl -s {url}/v1/models{auth}\n"
+            f"      curl -s {url}/v1/chat/completions{auth} -H 'Content-Type: application/json' "
+            "-d '"
+            '{"model": "demo/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'
+            "'",
+            flush=True,
+        )
+
+
+def _run_workers(config: Config, workers: int, config_path: str | None) -> int:
+    from hypercorn.run import run
+
+    from gomodel.serve import hypercorn_config
+
+    if config_path:  # each worker process loads the configuration again from the environment
+        os.environ["GOMODEL_CONFIG"] = os.path.abspath(config_path)
+    hconfig = hypercorn_config(config.host, config.port, workers=workers)
+    hconfig.application_path = "gomodel.asgi:app"
+    return run(hconfig)

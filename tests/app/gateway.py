@@ -1,0 +1,82 @@
+"""The gateway under test: hypercorn on port 0 in front of the mock provider on port 0."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import attrs
+import httpx
+import openai
+import trio
+
+from gomodel.app.asgi import GatewayApp
+from gomodel.config import load_config
+from gomodel.serve import serve_gateway
+from gomodel.testing import MockUpstream, serve_mock_upstream
+from gomodel.usage.record import MemoryUsageSink, UsageRecord
+
+UPSTREAM_KEY = "sk-upstream-secret"
+MASTER_KEY = "gw-master-key"
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Gateway:
+    url: str  # base URL including /v1
+    mock: MockUpstream
+    usage: MemoryUsageSink
+
+    def sdk(self, **kwargs: object) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.url,
+            api_key=MASTER_KEY,
+            max_retries=0,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    async def records(self, count: int) -> list[UsageRecord]:
+        """The usage records, once ``count`` have been written (the gateway writes a stream's
+        record after the client has its last byte)."""
+        with trio.fail_after(5):
+            while len(self.usage.records) < count:  # noqa: ASYNC110 (the sink is a plain list)
+                await trio.sleep(0.005)
+        return list(self.usage.records)
+
+    async def in_thread(self, fn: Callable[[openai.OpenAI], T]) -> T:
+        """Run ``fn`` with the synchronous SDK in a worker thread. Streams use it: the async
+        SDK leaves its event generator unexhausted after [DONE], which trio reports."""
+
+        def run() -> T:
+            with openai.OpenAI(base_url=self.url, api_key=MASTER_KEY, max_retries=0) as sdk:
+                return fn(sdk)
+
+        return await trio.to_thread.run_sync(run)
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"authorization": f"Bearer {MASTER_KEY}"}, timeout=10
+        )
+
+
+async def start_gateway(
+    nursery: trio.Nursery, tmp_path: Path, env: dict[str, str] | None = None
+) -> Gateway:
+    mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"), require_key=UPSTREAM_KEY)
+    upstream = await nursery.start(serve_mock_upstream, mock)
+    config = load_config(
+        {
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+            "OPENAI_BASE_URL": upstream,
+            "GOMODEL_MASTER_KEY": MASTER_KEY,
+            **(env or {}),
+        },
+        cwd=tmp_path,
+    )
+    usage = MemoryUsageSink()
+    app = GatewayApp(config, usage=usage)
+    url = await nursery.start(serve_gateway, app)
+    assert app.runtime is not None
+    await app.runtime.initial_load.wait()
+    return Gateway(url + "/v1", mock, usage)

@@ -1,0 +1,165 @@
+"""The command line as a newcomer uses it: real processes, real ports, the official SDK."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import trio
+
+from gomodel.testing import MockUpstream, serve_mock_upstream
+
+SECRET = "sk-this-is-a-long-secret-key-1234"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    keep.pop("GOMODEL_MASTER_KEY", None)
+    return {**keep, **extra}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gomodel", *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_masks_secrets(tmp_path: Path) -> None:
+    """check-config prints the effective configuration without the secrets themselves."""
+    result = _run(["check-config"], tmp_path, OPENAI_API_KEY=SECRET, GOMODEL_MASTER_KEY=SECRET)
+    assert result.returncode == 0, result.stderr
+    assert "openai" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"BODY_SIZE_LIMIT": "10X"}, "BODY_SIZE_LIMIT"),
+        ({"HTTP_TIMEOUT": "-3"}, "HTTP_TIMEOUT"),
+        ({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
+    ],
+)
+def test_bad_setting_exits_2_naming_it(tmp_path: Path, env: dict[str, str], setting: str) -> None:
+    """A bad value stops the gateway with status 2 and a message naming the setting."""
+    result = _run(["serve"], tmp_path, **env)
+    assert result.returncode == 2
+    assert setting in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    """--config naming a missing file is a configuration error, not a traceback."""
+    result = _run(["check-config", "--config", str(tmp_path / "nope.yaml")], tmp_path)
+    assert result.returncode == 2
+    assert "nope.yaml" in result.stderr
+
+
+async def _wait_healthy(url: str) -> None:
+    with trio.fail_after(30):
+        async with httpx.AsyncClient() as client:
+            while True:
+                try:
+                    if (await client.get(url + "/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await trio.sleep(0.1)
+
+
+async def _stop(process: trio.Process) -> int:
+    process.send_signal(signal.SIGTERM)
+    with trio.fail_after(30):
+        return await process.wait()
+
+
+async def test_demo_answers_the_sdk(tmp_path: Path) -> None:
+    """`gomodel demo` starts a gateway and a mock provider; the SDK gets an answer; SIGTERM
+    stops it cleanly."""
+    port = _free_port()
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gomodel", "demo", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url)
+
+        def ask() -> str | None:
+            with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as sdk:
+                answer = sdk.chat.completions.create(
+                    model="demo/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                )
+                return answer.choices[0].message.content
+
+        assert await trio.to_thread.run_sync(ask) == "Mock response to: hi"
+    finally:
+        code = await _stop(process)
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "hypercorn", "--worker-class", "trio", "gomodel.asgi:app"],
+        ["-m", "gomodel", "serve", "--workers", "2"],
+    ],
+    ids=["hypercorn", "workers"],
+)
+async def test_served_from_environment(
+    nursery: trio.Nursery, tmp_path: Path, command: list[str]
+) -> None:
+    """hypercorn with gomodel.asgi:app, and serve --workers 2, take their configuration from the
+    environment and proxy to the configured provider."""
+    mock = MockUpstream(models=("gpt-4o",))
+    upstream = await nursery.start(serve_mock_upstream, mock)
+    port = _free_port()
+    bind = (
+        ["--bind", f"127.0.0.1:{port}"]
+        if "hypercorn" in command
+        else ["--host", "127.0.0.1", "--port", str(port)]
+    )
+    process = await trio.lowlevel.open_process(
+        [sys.executable, *command, *bind],
+        cwd=tmp_path,
+        env=_env(OPENAI_API_KEY="k", OPENAI_BASE_URL=upstream, GOMODEL_MASTER_KEY="mk"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url)
+        async with httpx.AsyncClient(headers={"authorization": "Bearer mk"}) as client:
+            with trio.fail_after(30):
+                models = await client.get(url + "/v1/models")
+                chat = await client.post(
+                    url + "/v1/chat/completions",
+                    json={"model": "gpt-4o", "messages": [{"role": "user", "content": "yo"}]},
+                )
+        assert [m["id"] for m in models.json()["data"]] == ["openai/gpt-4o"]
+        assert chat.json()["choices"][0]["message"]["content"] == "Mock response to: yo"
+    finally:
+        await _stop(process)
