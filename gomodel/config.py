@@ -326,10 +326,6 @@ def load_config(
             "HTTP_RESPONSE_HEADER_TIMEOUT is longer than HTTP_TIMEOUT; "
             "the total deadline (HTTP_TIMEOUT) applies first"
         )
-    if not providers:
-        warnings.append(
-            "no providers configured: set e.g. OPENAI_API_KEY, or list providers in the config file"
-        )
     return attrs.evolve(config, providers=providers, config_file=path, warnings=tuple(warnings))
 
 

@@ -21,9 +21,6 @@ from gomodel.errors import ConfigError
 
 KiB = 1024
 MiB = 1024 * KiB
-NO_PROVIDERS = (
-    "no providers configured: set e.g. OPENAI_API_KEY, or list providers in the config file"
-)
 
 
 def load(
@@ -197,7 +194,7 @@ def test_defaults_without_any_source(tmp_path: Path) -> None:
     """No file and no env: the code defaults, and a warning that nothing is configured."""
     config = load(tmp_path)
     assert attrs.evolve(config, warnings=()) == Config()
-    assert config.warnings == (NO_PROVIDERS,)
+    assert config.warnings == ()  # "no provider" is said at startup, by the app
     assert config.config_file is None
 
 
@@ -309,7 +306,7 @@ def test_yaml_sets_every_scalar(tmp_path: Path) -> None:
         log_level="debug",
         log_format="json",
         config_file=str(tmp_path / "gomodel.yaml"),
-        warnings=(NO_PROVIDERS,),
+        warnings=(),
     )
     assert config == expected
     assert config.master_key == expected.master_key  # repr=False fields still compare

@@ -124,8 +124,11 @@ async def test_slow_body_is_408(tmp_path: Path, autojump_clock: trio.testing.Moc
     assert not [r for r in mock.requests if r.path.endswith("/chat/completions")]
 
 
-async def test_no_provider_still_serves(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """With no provider configured the gateway starts, is healthy and lists no models."""
+async def test_no_provider_still_serves(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no provider configured the gateway starts, says which variables to set, is
+    healthy and lists no models."""
     app = GatewayApp(load_config({}, cwd=tmp_path))
     url = await nursery.start(serve_gateway, app)
     async with httpx.AsyncClient(base_url=url) as client:
@@ -139,3 +142,5 @@ async def test_no_provider_still_serves(nursery: trio.Nursery, tmp_path: Path) -
     assert models.json() == {"object": "list", "data": []}
     assert chat.status_code == 404
     assert chat.json()["error"]["code"] == "model_not_found"
+    assert "OPENAI_API_KEY" in caplog.text
+    assert "GOMODEL_MASTER_KEY is not set" in caplog.text
