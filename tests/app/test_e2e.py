@@ -10,7 +10,7 @@ import orjson
 import pytest
 import trio
 
-from gomodel.testing import Close, Reply
+from gomodel.testing import Close, Reply, Reset
 from gomodel.wire.sse import SSEDecoder
 from tests.app.gateway import UPSTREAM_KEY, Gateway, start_gateway
 from tests.conftest import load_stream
@@ -304,3 +304,27 @@ async def test_client_disconnect_closes_upstream_through_hypercorn(gw: Gateway) 
     assert closed_at - left_at < 1.0  # in practice about a millisecond; see `nox -s bench`
     [record] = await gw.records(1)
     assert record.termination.value == "client_disconnect"
+
+
+async def test_upstream_reset_mid_stream(gw: Gateway) -> None:
+    """Row 9: a TCP reset from the provider mid-stream ends in an error event the SDK raises;
+    nothing is logged as an application error."""
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": {"content": "one"}, "finish_reason": None}],
+    }
+    gw.mock.script(Reply.sse([chunk, Reset()], done=False), path="/chat/completions")
+    seen: list[str] = []
+
+    def consume(sdk: openai.OpenAI) -> None:
+        stream = sdk.chat.completions.create(model="gpt-4o", messages=HI, stream=True)  # type: ignore[arg-type]
+        for c in stream:
+            seen.append(c.choices[0].delta.content or "")
+
+    with pytest.raises(openai.APIError):
+        await gw.in_thread(consume)
+    assert seen == ["one"]
+    [record] = await gw.records(1)
+    assert record.termination.value in {"upstream_error", "upstream_eof"}

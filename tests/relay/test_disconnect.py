@@ -1,16 +1,8 @@
-"""Disconnects, stalls, silences and failures, deterministically (RELIABILITY.md §8).
-
-The gateway's ASGI app is driven by a fake server that behaves like hypercorn's trio worker
-(``http.disconnect`` delivered once, ``send()`` never raises and is shielded while the client
-does not read); the upstream is the mock provider behind real httpx and httpcore on an in-memory
-network, under ``MockClock`` with autojump. "Closed at the same instant" is asserted at the
-mock's socket, in virtual time.
-"""
+"""Disconnects, stalls, silences and failures, deterministically (RELIABILITY.md §8 rows
+1-8, 10, 14, 22, 25), asserted at the provider's socket in virtual time (see harness.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,158 +12,14 @@ import pytest
 import trio
 import trio.testing
 
-from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.providers.client import make_client
 from gomodel.termination import Termination
-from gomodel.testing import Close, MockUpstream, Reply, Silence, memory_transport
-from gomodel.usage.record import MemoryUsageSink, UsageRecord
-from gomodel.wire.sse import SSEDecoder
+from gomodel.testing import Close, Reply, Silence
+from tests.relay.harness import chat_connections, data_events, final_error, open_harness
 
 HI = [{"role": "user", "content": "hi"}]
 LONG = [{"role": "user", "content": "x" * 500}]  # the mock streams 5 characters per chunk
-
-
-@attrs.define
-class FakeServer:
-    """One request as hypercorn's trio worker presents it to the app."""
-
-    inbox: trio.MemorySendChannel[dict[str, Any]]
-    receive_channel: trio.MemoryReceiveChannel[dict[str, Any]]
-    messages: list[tuple[float, dict[str, Any]]] = attrs.field(factory=list)
-    gone: bool = False
-    stalled: bool = False
-    _released: trio.Event = attrs.field(factory=trio.Event)
-
-    @classmethod
-    def new(cls) -> FakeServer:
-        send, receive = trio.open_memory_channel[dict[str, Any]](10)
-        return cls(send, receive)
-
-    async def receive(self) -> dict[str, Any]:
-        return await self.receive_channel.receive()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        if self.gone:
-            return  # hypercorn: a no-op after the client left, never an exception
-        if self.stalled and message["type"] == "http.response.body":
-            # hypercorn shields send_all from cancellation; a kernel (or nginx's send_timeout)
-            # eventually gives up on a dead peer, which the inner deadline stands for.
-            with trio.CancelScope(shield=True), trio.move_on_after(5_000):
-                await self._released.wait()
-            return
-        self.messages.append((trio.current_time(), message))
-
-    async def disconnect(self) -> None:
-        self.gone = True
-        self._released.set()
-        await self.inbox.send({"type": "http.disconnect"})
-
-    @property
-    def status(self) -> int | None:
-        for _, message in self.messages:
-            if message["type"] == "http.response.start":
-                return int(message["status"])
-        return None
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(
-            m.get("body", b"") for _, m in self.messages if m["type"] == "http.response.body"
-        )
-
-    @property
-    def finished(self) -> bool:
-        return any(
-            m["type"] == "http.response.body" and not m.get("more_body", False)
-            for _, m in self.messages
-        )
-
-
-@attrs.define
-class Harness:
-    app: GatewayApp
-    mock: MockUpstream
-    usage: MemoryUsageSink
-    nursery: trio.Nursery
-
-    async def request(
-        self, doc: dict[str, Any], *, more_body: bool = False
-    ) -> tuple[FakeServer, trio.CancelScope]:
-        """Start one request; returns its fake server and the scope the app runs in."""
-        server = FakeServer.new()
-        await server.inbox.send(
-            {"type": "http.request", "body": orjson.dumps(doc), "more_body": more_body}
-        )
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/v1/chat/completions",
-            "query_string": b"",
-            "headers": [(b"content-type", b"application/json")],
-            "client": ("127.0.0.1", 5555),
-        }
-        cancel_scope = trio.CancelScope()
-
-        async def run() -> None:
-            with cancel_scope:
-                await self.app(scope, server.receive, server.send)  # type: ignore[arg-type]
-
-        self.nursery.start_soon(run)
-        await trio.testing.wait_all_tasks_blocked()
-        return server, cancel_scope
-
-    async def record(self) -> UsageRecord:
-        await trio.testing.wait_all_tasks_blocked()
-        [record] = self.usage.records[-1:]
-        return record
-
-
-@asynccontextmanager
-async def open_harness(
-    tmp_path: Path,
-    env: dict[str, str] | None = None,
-    *,
-    models_reply: Reply | None = None,
-    **transport: Any,
-) -> AsyncIterator[Harness]:
-    mock = MockUpstream(models=("gpt-4o",), stream_gap=1.0)
-    if models_reply is not None:
-        mock.script(models_reply, path="/models")
-    usage = MemoryUsageSink()
-    config = load_config(
-        {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://upstream.test/v1", **(env or {})},
-        cwd=tmp_path,
-    )
-    async with trio.open_nursery() as nursery:
-        app = GatewayApp(
-            config,
-            transport_factory=lambda _: memory_transport(mock, nursery, **transport),
-            usage=usage,
-        )
-        # A gateway that never closes the upstream would hang a test; in virtual time this
-        # guard turns the hang into a failure.
-        with trio.fail_after(10_000):
-            async with app.serving() as runtime:
-                await runtime.initial_load.wait()
-                yield Harness(app, mock, usage, nursery)
-                nursery.cancel_scope.cancel()
-
-
-def _chat_connections(mock: MockUpstream) -> list[Any]:
-    """Connections that carried a chat request (the first one listed the models)."""
-    ids = {r.connection_id for r in mock.requests if r.path.endswith("/chat/completions")}
-    return [c for c in mock.connections if c.id in ids]
-
-
-def _events(body: bytes) -> list[bytes]:
-    return [e.data for e in SSEDecoder().feed(body) if e.data is not None]
-
-
-def _final_error(body: bytes) -> dict[str, Any]:
-    events = _events(body)
-    assert b"[DONE]" not in events
-    return dict(orjson.loads(events[-1])["error"])
 
 
 async def test_disconnect_mid_stream_closes_upstream_at_once(
@@ -183,11 +31,11 @@ async def test_disconnect_mid_stream_closes_upstream_at_once(
         await trio.sleep(3.5)
         left_at = trio.current_time()
         await server.disconnect()
-        [conn] = _chat_connections(h.mock)
+        [conn] = chat_connections(h.mock)
         closed_at = await h.mock.wait_closed(conn.id)
         assert closed_at == left_at
         assert conn.closed_by == "client"
-        assert len(_events(server.body)) == 4  # the role chunk and 3 content chunks
+        assert len(data_events(server.body)) == 4  # the role chunk and 3 content chunks
         record = await h.record()
         assert record.termination is Termination.CLIENT_DISCONNECT
         assert not record.complete
@@ -210,7 +58,7 @@ async def test_disconnect_before_headers(
         server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
         await trio.sleep(1.0)
         await server.disconnect()
-        [conn] = _chat_connections(h.mock)
+        [conn] = chat_connections(h.mock)
         assert await h.mock.wait_closed(conn.id) == 1.0
         assert server.status is None  # no response was ever started
         assert (await h.record()).termination is Termination.CLIENT_DISCONNECT
@@ -247,7 +95,7 @@ async def test_disconnect_while_queued_for_a_pool_slot(
         await queued.disconnect()
         await trio.sleep(200.0)  # the first stream runs to its end
         assert first.finished
-        assert _events(first.body)[-1] == b"[DONE]"
+        assert data_events(first.body)[-1] == b"[DONE]"
         after, _ = await h.request({"model": "gpt-4o", "messages": HI})
         await trio.sleep(1.0)
         assert after.status == 200
@@ -278,7 +126,7 @@ async def test_disconnect_during_unary_request(
         server, _ = await h.request({"model": "gpt-4o", "messages": HI})
         await trio.sleep(2.0)
         await server.disconnect()
-        [conn] = _chat_connections(h.mock)
+        [conn] = chat_connections(h.mock)
         assert await h.mock.wait_closed(conn.id) == 2.0
         assert server.messages == []
 
@@ -292,7 +140,7 @@ async def test_stalled_client_upstream_closed_at_stall_timeout(
         server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
         await trio.sleep(2.5)
         server.stalled = True  # the next body send blocks until the client goes away
-        [conn] = _chat_connections(h.mock)
+        [conn] = chat_connections(h.mock)
         closed_at = await h.mock.wait_closed(conn.id)
         assert closed_at == 3.0 + 5.0  # the chunk at t=3 is the first send that blocks
         assert conn.closed_by == "client"
@@ -316,7 +164,7 @@ async def test_upstream_never_answers_504_at_header_timeout(
         [(answered_at, _), *_] = server.messages
         assert answered_at == 30.0
         assert orjson.loads(server.body)["error"]["code"] == "upstream_timeout"
-        [conn] = _chat_connections(h.mock)
+        [conn] = chat_connections(h.mock)
         assert conn.closed_at == 30.0
         assert (await h.record()).termination is Termination.HEADER_TIMEOUT
 
@@ -334,9 +182,9 @@ async def test_upstream_silent_mid_stream(
         server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
         await trio.sleep(60.0)
         assert server.finished
-        assert len(_events(server.body)) == 4  # three chunks + the error
-        assert _final_error(server.body)["code"] == "upstream_idle_timeout"
-        [conn] = _chat_connections(h.mock)
+        assert len(data_events(server.body)) == 4  # three chunks + the error
+        assert final_error(server.body)["code"] == "upstream_idle_timeout"
+        [conn] = chat_connections(h.mock)
         assert conn.closed_at == 2.0 + 20.0
         assert (await h.record()).termination is Termination.IDLE_TIMEOUT
 
@@ -366,7 +214,7 @@ async def test_upstream_ends_early(
         await trio.sleep(5.0)
         assert server.body.startswith(chunk + chunk)
         assert b"partial" not in server.body
-        assert _final_error(server.body)["code"] == "stream_incomplete"
+        assert final_error(server.body)["code"] == "stream_incomplete"
         assert server.finished
         assert (await h.record()).termination is termination
 
@@ -383,8 +231,8 @@ async def test_huge_event_aborted(tmp_path: Path, autojump_clock: trio.testing.M
         server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
         await trio.sleep(5.0)
         assert server.body.startswith(ok)
-        assert _final_error(server.body)["code"] == "event_too_large"
-        [conn] = _chat_connections(h.mock)
+        assert final_error(server.body)["code"] == "event_too_large"
+        [conn] = chat_connections(h.mock)
         assert conn.closed_at is not None
         assert (await h.record()).termination is Termination.EVENT_TOO_LARGE
 
@@ -394,8 +242,8 @@ async def test_total_deadline(tmp_path: Path, autojump_clock: trio.testing.MockC
     async with open_harness(tmp_path, {"HTTP_TIMEOUT": "2"}) as h:
         server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
         await trio.sleep(10.0)
-        assert _final_error(server.body)["code"] == "deadline_exceeded"
-        [conn] = _chat_connections(h.mock)
+        assert final_error(server.body)["code"] == "deadline_exceeded"
+        [conn] = chat_connections(h.mock)
         assert conn.closed_at == 2.0
         assert (await h.record()).termination is Termination.DEADLINE
 
@@ -409,8 +257,8 @@ async def test_shutdown_mid_stream(tmp_path: Path, autojump_clock: trio.testing.
         await trio.sleep(3.5)
         cancel_scope.cancel()
         await trio.testing.wait_all_tasks_blocked()
-        assert _final_error(server.body)["code"] == "server_shutdown"
-        [conn] = _chat_connections(h.mock)
+        assert final_error(server.body)["code"] == "server_shutdown"
+        [conn] = chat_connections(h.mock)
         assert conn.closed_at == 3.5
         assert (await h.record()).termination is Termination.SHUTDOWN
 
@@ -422,7 +270,7 @@ async def test_completed_stream_and_usage(
     async with open_harness(tmp_path) as h:
         server, _ = await h.request({"model": "gpt-4o", "messages": HI, "stream": True})
         await trio.sleep(30.0)
-        events = _events(server.body)
+        events = data_events(server.body)
         assert events[-1] == b"[DONE]"
         assert not any(b'"usage"' in e for e in events)
         record = await h.record()
