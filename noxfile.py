@@ -15,6 +15,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Throughput ratios and disconnect latency, measured in one run (see tests/bench.py)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.bench", *session.posargs)
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[test,lint]")
     session.run("ruff", "check", "gomodel", "tests", "noxfile.py")
