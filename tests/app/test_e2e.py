@@ -13,7 +13,7 @@ import trio
 from gomodel.testing import Close, Reply, Reset
 from gomodel.wire.sse import SSEDecoder
 from tests.app.gateway import UPSTREAM_KEY, Gateway, start_gateway
-from tests.conftest import load_stream
+from tests.conftest import FIXTURES, load_stream
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -328,3 +328,30 @@ async def test_upstream_reset_mid_stream(gw: Gateway) -> None:
     assert seen == ["one"]
     [record] = await gw.records(1)
     assert record.termination.value in {"upstream_error", "upstream_eof"}
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "openai/chat_completion.json",
+        "openai/chat_with_tools.json",
+        "openai/chat_completion_reasoning.json",
+        "openai/chat_json_mode.json",
+        "groq/chat_completion.json",
+        "gemini/chat_completion.json",
+        "xai/chat_completion.json",
+    ],
+)
+async def test_recorded_answers_relayed_verbatim_and_accounted(gw: Gateway, fixture: str) -> None:
+    """Recorded provider answers reach the client byte for byte; their usage is recorded."""
+    recorded = (FIXTURES / fixture).read_bytes()
+    gw.mock.script(Reply(body=(recorded,), chunked=False), path="/chat/completions")
+    async with gw.http() as client:
+        response = await client.post("/chat/completions", json={"model": "gpt-4o", "messages": HI})
+    assert response.content == recorded
+    expected = orjson.loads(recorded)["usage"]
+    [record] = await gw.records(1)
+    assert record.usage is not None
+    assert record.usage.input_tokens == expected["prompt_tokens"]
+    assert record.usage.output_tokens == expected["completion_tokens"]
+    assert record.model == orjson.loads(recorded)["model"]

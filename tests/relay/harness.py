@@ -165,3 +165,10 @@ def final_error(body: bytes) -> dict[str, Any]:
     events = data_events(body)
     assert b"[DONE]" not in events
     return dict(orjson.loads(events[-1])["error"])
+
+
+def busy_connections(h: Harness, provider: str = "openai") -> int:
+    """Upstream connections in the provider's pool that are not idle (active or connecting)."""
+    assert h.app.runtime is not None
+    pool = h.app.runtime.providers[provider].client._transport._pool  # type: ignore[attr-defined]
+    return sum(1 for connection in pool.connections if not connection.is_idle())

@@ -16,7 +16,13 @@ from gomodel.config import load_config
 from gomodel.providers.client import make_client
 from gomodel.termination import Termination
 from gomodel.testing import Close, Reply, Silence
-from tests.relay.harness import chat_connections, data_events, final_error, open_harness
+from tests.relay.harness import (
+    busy_connections,
+    chat_connections,
+    data_events,
+    final_error,
+    open_harness,
+)
 
 HI = [{"role": "user", "content": "hi"}]
 LONG = [{"role": "user", "content": "x" * 500}]  # the mock streams 5 characters per chunk
@@ -39,6 +45,7 @@ async def test_disconnect_mid_stream_closes_upstream_at_once(
         record = await h.record()
         assert record.termination is Termination.CLIENT_DISCONNECT
         assert not record.complete
+        assert busy_connections(h) == 0  # nothing half-open left in the pool
         # The pool is clean: the next request on the same provider works.
         again, _ = await h.request({"model": "gpt-4o", "messages": HI})
         await trio.sleep(1)
@@ -96,6 +103,7 @@ async def test_disconnect_while_queued_for_a_pool_slot(
         await trio.sleep(200.0)  # the first stream runs to its end
         assert first.finished
         assert data_events(first.body)[-1] == b"[DONE]"
+        assert busy_connections(h) == 0
         after, _ = await h.request({"model": "gpt-4o", "messages": HI})
         await trio.sleep(1.0)
         assert after.status == 200
@@ -261,6 +269,19 @@ async def test_shutdown_mid_stream(tmp_path: Path, autojump_clock: trio.testing.
         [conn] = chat_connections(h.mock)
         assert conn.closed_at == 3.5
         assert (await h.record()).termination is Termination.SHUTDOWN
+
+
+async def test_each_event_forwarded_without_waiting_for_the_next(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Every upstream event reaches the client at the instant the provider sent it."""
+    async with open_harness(tmp_path) as h:
+        server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
+        await trio.sleep(10.5)
+        bodies = [(t, m["body"]) for t, m in server.messages if m["type"] == "http.response.body"]
+        assert [t for t, _ in bodies[:11]] == [float(s) for s in range(11)]  # one per gap
+        assert all(body.count(b"data: ") == 1 for _, body in bodies[:11])
+        await server.disconnect()
 
 
 async def test_completed_stream_and_usage(
