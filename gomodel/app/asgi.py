@@ -103,7 +103,6 @@ class GatewayApp:
         request_id = ensure_request_id(_header(scope, b"x-request-id"))
         headers = [(b"x-request-id", request_id.encode())]
         ctx: RequestContext | None = None
-        started = False
         try:
             method, path = scope["method"], scope["path"]
             methods = ROUTES.get(path)
@@ -132,8 +131,7 @@ class GatewayApp:
         except ClientGone:
             return
         except GatewayError as error:
-            started = ctx is not None and ctx.started
-            if started:
+            if ctx is not None and ctx.started:
                 log.warning(
                     "request_id=%s failed after the response started: %r", request_id, error
                 )

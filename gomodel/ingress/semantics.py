@@ -74,7 +74,9 @@ def parse_chat(body: bytes) -> ChatSemantics:
         if not isinstance(role, str) or not role:
             raise _wrong_type(f"messages[{i}].role", "a non-empty string", role)
 
-    stream = _optional(doc, "stream", bool, "a boolean")
+    stream = doc.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _wrong_type("stream", "a boolean", stream)
     stream_options = doc.get("stream_options")
     include_usage = False
     if stream_options is not None:
@@ -110,13 +112,6 @@ def parse_chat(body: bytes) -> ChatSemantics:
         has_temperature="temperature" in doc,
         reasoning_effort=reasoning_effort,
     )
-
-
-def _optional(doc: dict[str, Any], name: str, kind: type, expected: str) -> Any:
-    value = doc.get(name)
-    if value is not None and not isinstance(value, kind):
-        raise _wrong_type(name, expected, value)
-    return value
 
 
 def _is_int(value: object, *, low: int) -> bool:
