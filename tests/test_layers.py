@@ -18,7 +18,7 @@ PURE = [
     "routing",
     "wire",
     "providers/spec.py",
-    "providers/openai_compat.py",
+    "providers/endpoints.py",
     "usage/extract.py",
     "usage/chat_stream.py",
     "usage/record.py",

@@ -15,7 +15,7 @@ import trio
 
 from gomodel.config import Config
 from gomodel.providers.client import Provider, TransportFactory, make_provider
-from gomodel.providers.openai_compat import models_url, parse_model_list
+from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
 from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy

@@ -15,7 +15,7 @@ import httpx
 
 from gomodel.config import Config, ProviderConfig
 from gomodel.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from gomodel.providers.openai_compat import upstream_headers, upstream_url
+from gomodel.providers.endpoints import upstream_headers, upstream_url
 from gomodel.providers.spec import ProviderSpec, spec_for
 
 __all__ = ["Provider", "TransportFactory", "make_client", "map_transport_error"]

@@ -1,13 +1,15 @@
-"""Requests to OpenAI-compatible upstreams, as data: URLs, auth and request-id headers.
+"""Where and how to reach each provider, as data: URLs, auth and request-id headers, and
+the model list format.
 
-Every OpenAI-style provider (openai, azure, openrouter, groq, xai, gemini, zai, oracle, ollama,
-vllm, deepseek) differs only in what :class:`~gomodel.providers.spec.ProviderSpec` says.
+Every provider type (openai, azure, openrouter, groq, xai, gemini, zai, oracle, ollama, vllm,
+deepseek, anthropic) differs only in what :class:`~gomodel.providers.spec.ProviderSpec` says.
 Pure: no trio, httpx or hypercorn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -35,7 +37,7 @@ def models_url(provider: ProviderConfig, spec: ProviderSpec) -> str:
         root = provider.base_url.split("/openai/", 1)[0]
         version = provider.api_version or spec.default_api_version or ""
         return f"{root}/openai/models?api-version={quote(version, safe='')}"
-    return f"{provider.base_url}/models"
+    return f"{provider.base_url}/{spec.models_path}"
 
 
 def upstream_headers(
@@ -46,7 +48,7 @@ def upstream_headers(
     openrouter_site_url: str | None = None,
     openrouter_app_name: str | None = None,
 ) -> list[tuple[str, str]]:
-    headers: list[tuple[str, str]] = []
+    headers = list(spec.extra_headers)
     key = provider.api_key
     if key:
         if spec.auth is AuthStyle.BEARER:
@@ -85,12 +87,19 @@ def parse_model_list(doc: object) -> tuple[ModelInfo, ...] | None:
         if not isinstance(model_id, str) or not model_id:
             continue
         model_id = model_id.removeprefix("models/")  # Gemini names its models "models/<id>"
-        created = item.get("created")
-        models.setdefault(
-            model_id,
-            ModelInfo(
-                model_id,
-                created if isinstance(created, int) and not isinstance(created, bool) else 0,
-            ),
-        )
+        models.setdefault(model_id, ModelInfo(model_id, _created(item)))
     return tuple(models.values())
+
+
+def _created(item: Mapping[str, Any]) -> int:
+    """``created`` (Unix seconds), or Anthropic's RFC 3339 ``created_at``; 0 when absent."""
+    created = item.get("created")
+    if isinstance(created, int) and not isinstance(created, bool):
+        return created
+    created_at = item.get("created_at")
+    if isinstance(created_at, str):
+        try:
+            return int(datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            return 0
+    return 0

@@ -47,6 +47,10 @@ class ProviderSpec:
     attribution_headers: bool = False
     # Whether the upstream honours stream_options.include_usage on chat streams.
     stream_usage_option: bool = True
+    # Sent on every request (e.g. Anthropic's API version).
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    # Where the model list lives, under the base URL.
+    models_path: str = "models"
 
 
 SPECS: dict[str, ProviderSpec] = {
@@ -111,6 +115,8 @@ SPECS: dict[str, ProviderSpec] = {
             "https://api.anthropic.com/v1",
             auth=AuthStyle.X_API_KEY,
             request_id_header="X-Request-Id",
+            extra_headers=(("anthropic-version", "2023-06-01"),),
+            models_path="models?limit=1000",
         ),
     )
 }

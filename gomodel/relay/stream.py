@@ -58,7 +58,10 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
 
 
 class StreamObserver(Protocol):
+    """Sees each upstream event and says what the client gets for it (``None``: nothing)."""
+
     done: bool  # the stream's terminal event arrived
+    error: GatewayError | None  # the upstream reported a failure in-band (Anthropic ``error``)
 
     def feed(self, event: Event) -> bytes | None: ...
 
@@ -241,6 +244,8 @@ class StreamRelay:
             if out is not None:
                 await channel.send(out)
                 sent = True
+            if self.observer.error is not None:
+                raise _Abort(Termination.UPSTREAM_ERROR, self.observer.error)
         return sent
 
     # -- the downstream writer -------------------------------------------------------------

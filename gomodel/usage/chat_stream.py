@@ -15,6 +15,7 @@ from __future__ import annotations
 import attrs
 import orjson
 
+from gomodel.errors import GatewayError
 from gomodel.usage.extract import Usage, usage_from_object
 from gomodel.wire.sse import Event, encode_data
 
@@ -29,6 +30,8 @@ class ChatStreamObserver:
     events: int = 0  # data events seen
     provider_id: str | None = None
     model: str | None = None
+    # OpenAI-compatible providers report mid-stream failures as ordinary events, relayed as is.
+    error: GatewayError | None = None
 
     def feed(self, event: Event) -> bytes | None:
         """The bytes the client receives for ``event`` (``None``: nothing)."""

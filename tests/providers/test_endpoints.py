@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gomodel.config import ProviderConfig
-from gomodel.providers.openai_compat import (
+from gomodel.providers.endpoints import (
     models_url,
     parse_model_list,
     upstream_headers,
@@ -117,3 +117,20 @@ def test_model_list_parsing() -> None:
     assert [(m.id, m.created) for m in models] == [("gemini-2.5-flash", 5), ("gpt-4o", 0)]
     assert parse_model_list({"data": "x"}) is None
     assert parse_model_list([]) is None
+
+
+def test_anthropic_version_and_model_list() -> None:
+    """Anthropic: anthropic-version on every request, models listed with ?limit=1000 and an
+    RFC 3339 created_at."""
+    provider = _provider("anthropic", "https://api.anthropic.com/v1")
+    headers = upstream_headers(provider, SPECS["anthropic"], request_id=None)
+    assert ("anthropic-version", "2023-06-01") in headers
+    assert models_url(provider, SPECS["anthropic"]) == (
+        "https://api.anthropic.com/v1/models?limit=1000"
+    )
+    doc = {
+        "data": [{"type": "model", "id": "claude-sonnet-4", "created_at": "2025-05-14T00:00:00Z"}]
+    }
+    models = parse_model_list(doc)
+    assert models is not None
+    assert [(m.id, m.created) for m in models] == [("claude-sonnet-4", 1747180800)]
