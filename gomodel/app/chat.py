@@ -13,6 +13,7 @@ from gomodel.app.render import send_raw_json
 from gomodel.app.runtime import INITIAL_LOAD_WAIT, Runtime
 from gomodel.errors import GatewayError, ModelNotFound, UpstreamError
 from gomodel.ingress.semantics import ChatSemantics, parse_chat
+from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
@@ -34,6 +35,7 @@ ENDPOINT = "/v1/chat/completions"
 async def chat_completions(ctx: RequestContext) -> None:
     runtime = ctx.runtime
     semantics = parse_chat(ctx.snapshot.body)
+    ctx.user_path = normalize_user_path(ctx.snapshot.header(b"x-gomodel-user-path"))
     resolution = await _resolve(runtime, semantics)
     provider = runtime.providers[resolution.provider]
     route = decide(semantics, resolution, provider.spec, runtime.policy)
@@ -96,6 +98,8 @@ async def _unary(
         complete=usage is not None,
         model=doc.get("model"),
         provider_id=doc.get("id"),
+        first_byte_at=trio.current_time(),
+        upstream_seconds=result.upstream_seconds,
     )
     # The upstream's bytes go to the client untouched: every field it sent is kept.
     await send_raw_json(ctx.send, 200, result.body, ctx.headers)
@@ -137,6 +141,8 @@ async def _stream(
             complete=observer.usage is not None and observer.done,
             model=observer.model,
             provider_id=observer.provider_id,
+            first_byte_at=relay.first_byte_at,
+            upstream_seconds=relay.upstream_seconds,
         )
     if relay.error is not None:
         raise relay.error
@@ -155,7 +161,11 @@ def _finish(
     complete: bool,
     model: object,
     provider_id: object,
+    first_byte_at: float | None,
+    upstream_seconds: float,
 ) -> None:
+    received_at = ctx.snapshot.received_at
+    latency = trio.current_time() - received_at
     record = UsageRecord(
         request_id=ctx.snapshot.request_id,
         provider=provider.name,
@@ -170,6 +180,10 @@ def _finish(
         status=status,
         termination=termination,
         provider_id=provider_id if isinstance(provider_id, str) else None,
+        user_path=ctx.user_path,
+        latency_ms=latency * 1000,
+        ttfb_ms=None if first_byte_at is None else (first_byte_at - received_at) * 1000,
+        overhead_ms=max(latency - upstream_seconds, 0.0) * 1000,
     )
     log.info(
         "chat request_id=%s provider=%s model=%s route=%s stream=%s status=%d termination=%s",

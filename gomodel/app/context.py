@@ -22,6 +22,7 @@ class RequestContext:
     # Headers every answer to this request carries (request id, route); handlers may add.
     headers: list[tuple[bytes, bytes]] = attrs.field(factory=list)
     started: bool = False
+    user_path: str = "/"
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

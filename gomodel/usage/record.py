@@ -34,6 +34,10 @@ class UsageRecord:
     status: int
     termination: Termination
     provider_id: str | None = None
+    user_path: str = "/"
+    latency_ms: float | None = None  # request received -> last byte handed to the server
+    ttfb_ms: float | None = None  # request received -> first byte handed to the server
+    overhead_ms: float | None = None  # latency minus the time spent waiting on the upstream
 
 
 class UsageSink(Protocol):

@@ -355,3 +355,28 @@ async def test_recorded_answers_relayed_verbatim_and_accounted(gw: Gateway, fixt
     assert record.usage.input_tokens == expected["prompt_tokens"]
     assert record.usage.output_tokens == expected["completion_tokens"]
     assert record.model == orjson.loads(recorded)["model"]
+
+
+async def test_user_path_and_timings_recorded(gw: Gateway) -> None:
+    """X-GoModel-User-Path is normalised onto the usage record, with latency and overhead;
+    a malformed one is a 400 before any upstream call."""
+    async with gw.http() as client:
+        ok = await client.post(
+            "/chat/completions",
+            json={"model": "gpt-4o", "messages": HI},
+            headers={"x-gomodel-user-path": "team//alpha/"},
+        )
+        bad = await client.post(
+            "/chat/completions",
+            json={"model": "gpt-4o", "messages": HI},
+            headers={"x-gomodel-user-path": "/team/../root"},
+        )
+    assert ok.status_code == 200
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "X-GoModel-User-Path"
+    [record] = await gw.records(1)
+    assert record.user_path == "/team/alpha"
+    assert record.latency_ms is not None and record.latency_ms > 0
+    assert record.ttfb_ms is not None and record.ttfb_ms <= record.latency_ms
+    assert record.overhead_ms is not None and 0 <= record.overhead_ms <= record.latency_ms
+    assert len([r for r in gw.mock.requests if r.path.endswith("/chat/completions")]) == 1
