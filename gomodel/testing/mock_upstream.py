@@ -27,11 +27,12 @@ close: the point of this module is to assert *at the provider's socket* that the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import attrs
 import trio
 
+from gomodel.testing._anthropic import anthropic_error_reply, anthropic_reply
 from gomodel.testing._h11server import ConnectionRecord, RecordedRequest, serve_h11
 from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep, Step
 
@@ -63,6 +64,8 @@ class MockUpstream:
     models: tuple[str, ...] = attrs.field(default=("gpt-4o-mini", "gpt-4o"), converter=_to_models)
     require_key: str | None = None
     stream_gap: float = 0.0
+    # "anthropic": answer /messages and /models as Anthropic's API does (x-api-key auth).
+    dialect: Literal["openai", "anthropic"] = "openai"
     requests: list[RecordedRequest] = attrs.field(factory=list, init=False)
     connections: list[ConnectionRecord] = attrs.field(factory=list, init=False)
     _scripts: list[tuple[str | None, Reply]] = attrs.field(factory=list, init=False)
@@ -113,7 +116,10 @@ class MockUpstream:
     def _reply_to(self, request: RecordedRequest) -> Reply:
         self.requests.append(request)
         key = self.require_key
-        if key is not None and request.header("authorization") != f"Bearer {key}":
+        if self.dialect == "anthropic":
+            if key is not None and request.header("x-api-key") != key:
+                return anthropic_error_reply(401, "invalid x-api-key")
+        elif key is not None and request.header("authorization") != f"Bearer {key}":
             return Reply.error(401, "Incorrect API key provided.", code="invalid_api_key")
         for index, (suffix, reply) in enumerate(self._scripts):
             if suffix is None or request.path.endswith(suffix):
@@ -124,6 +130,11 @@ class MockUpstream:
     # -- the default OpenAI dialect --
 
     def _default(self, request: RecordedRequest) -> Reply:
+        if self.dialect == "anthropic":
+            message_id = f"msg_mock_{len(self.requests)}"
+            return anthropic_reply(
+                request, stream_gap=self.stream_gap, models=self.models, message_id=message_id
+            )
         path = request.path.removeprefix("/v1")
         if request.method == "GET" and path == "/models":
             return Reply.json({"object": "list", "data": [_model(m) for m in self.models]})
