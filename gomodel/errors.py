@@ -175,8 +175,7 @@ def error_from_upstream(
         cls = NotFound
     elif status == 429:
         cls = RateLimited
-    elif status == 529:  # Anthropic: overloaded. OpenAI clients know 503 as "try later".
-        return UpstreamUnavailable(message, param=param, code=code, headers=headers)
+
     elif 400 <= status < 500:
         cls = InvalidRequest
     elif status >= 500:
@@ -210,8 +209,7 @@ def _parse_error_body(body: bytes, content_type: str) -> tuple[str | None, str |
     message = err.get("message")
     param = err.get("param")
     code = err.get("code")
-    if code is None and doc.get("type") == "error":  # Anthropic: the error type is the code
-        code = err.get("type")
+
     return (
         message if isinstance(message, str) and message else None,
         param if isinstance(param, str) else None,

@@ -52,13 +52,12 @@ def test_message_param_code_kept_and_retry_after_forwarded() -> None:
 
 
 def test_anthropic_shaped_body() -> None:
-    """Anthropic's {"type":"error","error":{"type","message"}} gives its message."""
-    body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
-    error = error_from_upstream("anthropic", 529, body, retry_after="2")
-    assert (error.status, error.error_type) == (503, "provider_error")  # 529 -> 503
-    assert error.message == "anthropic: Overloaded"
-    assert error.code == "overloaded_error"
-    assert error.headers == {"retry-after": "2"}
+    """Anthropic's {"type":"error","error":{"type","message"}} gives its message (the mapping
+    by error type is translate.anthropic_response's)."""
+    body = b'{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}'
+    error = error_from_upstream("anthropic", 400, body)
+    assert error.status == 400
+    assert error.message == "anthropic: bad"
 
 
 @pytest.mark.parametrize(

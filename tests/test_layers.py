@@ -17,6 +17,7 @@ PURE = [
     "ingress",
     "routing",
     "wire",
+    "translate",
     "providers/spec.py",
     "providers/endpoints.py",
     "usage/extract.py",

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import httpx
-import orjson
 import trio
 
+from gomodel.app.chat_dialects import DIALECTS, ChatDialect
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_raw_json
 from gomodel.app.runtime import INITIAL_LOAD_WAIT, Runtime
-from gomodel.errors import GatewayError, ModelNotFound, UpstreamError
+from gomodel.errors import ModelNotFound
 from gomodel.ingress.semantics import ChatSemantics, parse_chat
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
-from gomodel.routing.decision import Route, RouteKind, decide
+from gomodel.routing.decision import Route, decide
 from gomodel.routing.resolve import Resolution, resolve
-from gomodel.routing.rewrite import upstream_body
 from gomodel.termination import Termination
-from gomodel.usage.chat_stream import ChatStreamObserver
-from gomodel.usage.extract import Usage, usage_from_object
+from gomodel.usage.extract import Usage
 from gomodel.usage.record import UsageRecord
 
 __all__ = ["chat_completions"]
@@ -30,6 +29,19 @@ __all__ = ["chat_completions"]
 log = logging.getLogger("gomodel.chat")
 
 ENDPOINT = "/v1/chat/completions"
+
+
+@attrs.frozen
+class _Call:
+    """One chat request, decided."""
+
+    ctx: RequestContext
+    semantics: ChatSemantics
+    resolution: Resolution
+    provider: Provider
+    route: Route
+    dialect: ChatDialect
+    created: int  # wall-clock seconds, for translated answers
 
 
 async def chat_completions(ctx: RequestContext) -> None:
@@ -40,23 +52,19 @@ async def chat_completions(ctx: RequestContext) -> None:
     provider = runtime.providers[resolution.provider]
     route = decide(semantics, resolution, provider.spec, runtime.policy)
     ctx.headers.append((b"x-gomodel-route", route.header.encode()))
-    if route.kind is RouteKind.TRANSLATE:
-        raise GatewayError(
-            f"provider type '{provider.spec.type}' cannot serve chat completions yet",
-            code="unsupported_provider",
-            status=501,
-        )
+    dialect = DIALECTS[provider.spec.dialect]
+    call = _Call(ctx, semantics, resolution, provider, route, dialect, int(runtime.clock()))
     request = provider.build_request(
         "POST",
-        provider.url("chat/completions"),
-        body=upstream_body(ctx.snapshot.body, semantics, route),
+        provider.url(dialect.endpoint),
+        body=dialect.body(ctx.snapshot.body, semantics, route),
         request_id=ctx.snapshot.request_id,
         stream=semantics.stream,
     )
     if semantics.stream:
-        await _stream(ctx, provider, request, semantics, resolution, route)
+        await _stream(call, request)
     else:
-        await _unary(ctx, provider, request, resolution, route)
+        await _unary(call, request)
 
 
 async def _resolve(runtime: Runtime, semantics: ChatSemantics) -> Resolution:
@@ -71,51 +79,35 @@ async def _resolve(runtime: Runtime, semantics: ChatSemantics) -> Resolution:
     return resolve(semantics.model, semantics.provider, runtime.catalog)
 
 
-async def _unary(
-    ctx: RequestContext,
-    provider: Provider,
-    request: httpx.Request,
-    resolution: Resolution,
-    route: Route,
-) -> None:
-    result = await fetch(provider, request, receive=ctx.receive, deadlines=ctx.runtime.deadlines)
-    try:
-        doc = orjson.loads(result.body)
-    except orjson.JSONDecodeError:
-        raise UpstreamError(f"{provider.name} returned a response that is not JSON")
-    if not isinstance(doc, dict):
-        raise UpstreamError(f"{provider.name} returned a response that is not a JSON object")
-    usage = usage_from_object(doc.get("usage"))
+async def _unary(call: _Call, request: httpx.Request) -> None:
+    ctx = call.ctx
+    result = await fetch(
+        call.provider,
+        request,
+        receive=ctx.receive,
+        deadlines=ctx.runtime.deadlines,
+    )
+    answer = call.dialect.answer(result.body, call.provider.name, call.created)
     _finish(
-        ctx,
-        provider,
-        resolution,
-        route,
+        call,
         stream=False,
         status=200,
         termination=Termination.COMPLETED,
-        usage=usage,
-        complete=usage is not None,
-        model=doc.get("model"),
-        provider_id=doc.get("id"),
+        usage=answer.usage,
+        complete=answer.usage is not None,
+        model=answer.model,
+        provider_id=answer.provider_id,
         first_byte_at=trio.current_time(),
         upstream_seconds=result.upstream_seconds,
     )
-    # The upstream's bytes go to the client untouched: every field it sent is kept.
-    await send_raw_json(ctx.send, 200, result.body, ctx.headers)
+    await send_raw_json(ctx.send, 200, answer.body, ctx.headers)
 
 
-async def _stream(
-    ctx: RequestContext,
-    provider: Provider,
-    request: httpx.Request,
-    semantics: ChatSemantics,
-    resolution: Resolution,
-    route: Route,
-) -> None:
-    observer = ChatStreamObserver(hide_usage=route.inject_usage)
+async def _stream(call: _Call, request: httpx.Request) -> None:
+    ctx = call.ctx
+    observer = call.dialect.observer(call.semantics, call.route, call.created)
     relay = StreamRelay(
-        provider=provider,
+        provider=call.provider,
         request=request,
         receive=ctx.receive,
         send=ctx.send,
@@ -127,16 +119,12 @@ async def _stream(
     try:
         await relay.run()
     finally:
-        termination = relay.termination or Termination.COMPLETED
         status = 200 if relay.started else (relay.error.status if relay.error else 499)
         _finish(
-            ctx,
-            provider,
-            resolution,
-            route,
+            call,
             stream=True,
             status=status,
-            termination=termination,
+            termination=relay.termination or Termination.COMPLETED,
             usage=observer.usage,
             complete=observer.usage is not None and observer.done,
             model=observer.model,
@@ -149,37 +137,35 @@ async def _stream(
 
 
 def _finish(
-    ctx: RequestContext,
-    provider: Provider,
-    resolution: Resolution,
-    route: Route,
+    call: _Call,
     *,
     stream: bool,
     status: int,
     termination: Termination,
     usage: Usage | None,
     complete: bool,
-    model: object,
-    provider_id: object,
+    model: str | None,
+    provider_id: str | None,
     first_byte_at: float | None,
     upstream_seconds: float,
 ) -> None:
+    ctx = call.ctx
     received_at = ctx.snapshot.received_at
     latency = trio.current_time() - received_at
     record = UsageRecord(
         request_id=ctx.snapshot.request_id,
-        provider=provider.name,
-        provider_type=provider.spec.type,
-        requested_model=resolution.requested,
-        model=model if isinstance(model, str) else resolution.model,
+        provider=call.provider.name,
+        provider_type=call.provider.spec.type,
+        requested_model=call.resolution.requested,
+        model=model or call.resolution.model,
         endpoint=ENDPOINT,
-        route=route.kind.value,
+        route=call.route.kind.value,
         stream=stream,
         usage=usage,
         complete=complete,
         status=status,
         termination=termination,
-        provider_id=provider_id if isinstance(provider_id, str) else None,
+        provider_id=provider_id,
         user_path=ctx.user_path,
         latency_ms=latency * 1000,
         ttfb_ms=None if first_byte_at is None else (first_byte_at - received_at) * 1000,
@@ -190,7 +176,7 @@ def _finish(
         record.request_id,
         record.provider,
         record.model,
-        route.header,
+        call.route.header,
         stream,
         status,
         termination.value,

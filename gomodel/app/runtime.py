@@ -5,7 +5,8 @@ background tasks (model list refresh) in a nursery the ASGI lifespan owns.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import attrs
@@ -41,6 +42,7 @@ class Runtime:
     policy: Policy
     master_key: bytes | None
     initial_load: trio.Event = attrs.field(factory=trio.Event)
+    clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
 
     async def refresh_models(self) -> None:
         """Load every provider's model list, concurrently; failures keep the configured list."""

@@ -14,9 +14,16 @@ import attrs
 import httpx
 
 from gomodel.config import Config, ProviderConfig
-from gomodel.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gomodel.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    error_from_upstream,
+)
 from gomodel.providers.endpoints import upstream_headers, upstream_url
-from gomodel.providers.spec import ProviderSpec, spec_for
+from gomodel.providers.spec import Dialect, ProviderSpec, spec_for
+from gomodel.translate.anthropic_response import error_from_anthropic
 
 __all__ = ["Provider", "TransportFactory", "make_client", "map_transport_error"]
 
@@ -38,6 +45,19 @@ class Provider:
 
     def url(self, endpoint: str) -> str:
         return upstream_url(self.config, self.spec, endpoint)
+
+    def error(self, response: httpx.Response, body: bytes) -> GatewayError:
+        """The gateway error for an upstream error response, read in the provider's dialect."""
+        parse = (
+            error_from_anthropic if self.spec.dialect is Dialect.ANTHROPIC else error_from_upstream
+        )
+        return parse(
+            self.name,
+            response.status_code,
+            body,
+            content_type=response.headers.get("content-type", ""),
+            retry_after=response.headers.get("retry-after"),
+        )
 
     def build_request(
         self, method: str, url: str, *, body: bytes | None, request_id: str | None, stream: bool

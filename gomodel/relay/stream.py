@@ -37,7 +37,6 @@ from gomodel.errors import (
     GatewayError,
     UpstreamError,
     UpstreamTimeout,
-    error_from_upstream,
 )
 from gomodel.providers.client import Provider, map_transport_error
 from gomodel.relay.watch import Deadlines, Receive, Send, watch_disconnect
@@ -159,7 +158,7 @@ class StreamRelay:
                 if response is None:
                     raise _first_byte_timeout(provider.name, deadlines)
                 if response.status_code != 200:
-                    raise await _upstream_failure(response, provider.name)
+                    raise await _upstream_failure(response, provider)
 
                 decoder = SSEDecoder(self.max_event_size)
                 body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
@@ -312,22 +311,13 @@ def _first_byte_timeout(provider: str, deadlines: Deadlines) -> _Abort:
     )
 
 
-async def _upstream_failure(response: httpx.Response, provider: str) -> _Abort:
+async def _upstream_failure(response: httpx.Response, provider: Provider) -> _Abort:
     body = b""
     async for chunk in response.aiter_bytes():
         body += chunk
         if len(body) >= MAX_ERROR_BODY:
             break
-    return _Abort(
-        Termination.UPSTREAM_ERROR,
-        error_from_upstream(
-            provider,
-            response.status_code,
-            body,
-            content_type=response.headers.get("content-type", ""),
-            retry_after=response.headers.get("retry-after"),
-        ),
-    )
+    return _Abort(Termination.UPSTREAM_ERROR, provider.error(response, body))
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -15,7 +15,6 @@ from gomodel.errors import (
     GatewayError,
     UpstreamError,
     UpstreamTimeout,
-    error_from_upstream,
 )
 from gomodel.providers.client import Provider, map_transport_error
 from gomodel.relay.watch import ClientGone, Deadlines, Receive, watch_disconnect
@@ -89,13 +88,7 @@ async def _exchange(
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     await response.aclose()
         if response.status_code != 200:
-            raise error_from_upstream(
-                provider.name,
-                response.status_code,
-                body,
-                content_type=response.headers.get("content-type", ""),
-                retry_after=response.headers.get("retry-after"),
-            )
+            raise provider.error(response, body)
         return UnaryResult(200, response.headers, body, trio.current_time() - started)
     assert total_scope.cancelled_caught
     raise UpstreamTimeout(

@@ -1,0 +1,114 @@
+"""How a chat request reaches a provider of each dialect, and how its answer comes back.
+
+* OpenAI-compatible providers: the client's body verbatim or minimally rewritten
+  (``routing.rewrite``), the answer relayed verbatim (a usage chunk the gateway asked for
+  hidden again);
+* Anthropic: the body translated to a Messages request, the answer (or its event stream)
+  translated back to OpenAI chat shapes (``translate.anthropic_*``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+import orjson
+
+from gomodel.errors import UpstreamError
+from gomodel.ingress.semantics import ChatSemantics
+from gomodel.providers.spec import Dialect
+from gomodel.relay.stream import StreamObserver
+from gomodel.routing.decision import Route
+from gomodel.routing.rewrite import upstream_body
+from gomodel.translate.anthropic_request import chat_to_messages
+from gomodel.translate.anthropic_response import messages_to_chat, usage_from_anthropic
+from gomodel.translate.anthropic_stream import AnthropicChatStream
+from gomodel.usage.chat_stream import ChatStreamObserver
+from gomodel.usage.extract import Usage, usage_from_object
+
+__all__ = ["DIALECTS", "Answer", "ChatDialect", "ChatObserver"]
+
+
+class ChatObserver(StreamObserver, Protocol):
+    usage: Usage | None
+    model: str | None
+    provider_id: str | None
+
+
+@attrs.frozen
+class Answer:
+    """A non-streamed answer as the client gets it, and what it counted."""
+
+    body: bytes
+    usage: Usage | None
+    model: str | None
+    provider_id: str | None
+
+
+class ChatDialect(Protocol):
+    endpoint: str
+
+    def body(self, raw: bytes, semantics: ChatSemantics, route: Route) -> bytes: ...
+
+    def observer(self, semantics: ChatSemantics, route: Route, created: int) -> ChatObserver: ...
+
+    def answer(self, body: bytes, provider: str, created: int) -> Answer: ...
+
+
+def _json_object(body: bytes, provider: str) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"{provider} returned a response that is not JSON")
+    if not isinstance(doc, dict):
+        raise UpstreamError(f"{provider} returned a response that is not a JSON object")
+    return doc
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class OpenAIChat:
+    endpoint = "chat/completions"
+
+    def body(self, raw: bytes, semantics: ChatSemantics, route: Route) -> bytes:
+        return upstream_body(raw, semantics, route)
+
+    def observer(self, semantics: ChatSemantics, route: Route, created: int) -> ChatObserver:
+        return ChatStreamObserver(hide_usage=route.inject_usage)
+
+    def answer(self, body: bytes, provider: str, created: int) -> Answer:
+        doc = _json_object(body, provider)
+        # The upstream's bytes go to the client untouched: every field it sent is kept.
+        return Answer(
+            body, usage_from_object(doc.get("usage")), _text(doc.get("model")), _text(doc.get("id"))
+        )
+
+
+class AnthropicChat:
+    endpoint = "messages"
+
+    def body(self, raw: bytes, semantics: ChatSemantics, route: Route) -> bytes:
+        return orjson.dumps(chat_to_messages(semantics.doc, model=route.upstream_model))
+
+    def observer(self, semantics: ChatSemantics, route: Route, created: int) -> ChatObserver:
+        return AnthropicChatStream(
+            route.upstream_model, include_usage=semantics.include_usage, created=created
+        )
+
+    def answer(self, body: bytes, provider: str, created: int) -> Answer:
+        doc = _json_object(body, provider)
+        chat = messages_to_chat(doc, created=created)
+        return Answer(
+            orjson.dumps(chat),
+            usage_from_anthropic(doc.get("usage")),
+            _text(doc.get("model")),
+            _text(doc.get("id")),
+        )
+
+
+DIALECTS: dict[Dialect, ChatDialect] = {
+    Dialect.OPENAI: OpenAIChat(),
+    Dialect.ANTHROPIC: AnthropicChat(),
+}
