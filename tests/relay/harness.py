@@ -126,16 +126,21 @@ async def open_harness(
     env: dict[str, str] | None = None,
     *,
     models_reply: Reply | None = None,
+    anthropic: bool = False,
     **transport: Any,
 ) -> AsyncIterator[Harness]:
-    mock = MockUpstream(models=("gpt-4o",), stream_gap=1.0)
+    """The gateway with one provider, ``openai`` (model gpt-4o) or ``anthropic`` (model
+    claude-sonnet-4), served by the mock in memory; the mock streams one chunk a second."""
+    if anthropic:
+        mock = MockUpstream(models=("claude-sonnet-4",), stream_gap=1.0, dialect="anthropic")
+        provider_env = {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": "http://upstream.test/v1"}
+    else:
+        mock = MockUpstream(models=("gpt-4o",), stream_gap=1.0)
+        provider_env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://upstream.test/v1"}
     if models_reply is not None:
         mock.script(models_reply, path="/models")
     usage = MemoryUsageSink()
-    config = load_config(
-        {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://upstream.test/v1", **(env or {})},
-        cwd=tmp_path,
-    )
+    config = load_config({**provider_env, **(env or {})}, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
             config,
@@ -153,7 +158,11 @@ async def open_harness(
 
 def chat_connections(mock: MockUpstream) -> list[Any]:
     """Connections that carried a chat request (the first one listed the models)."""
-    ids = {r.connection_id for r in mock.requests if r.path.endswith("/chat/completions")}
+    ids = {
+        r.connection_id
+        for r in mock.requests
+        if r.path.endswith(("/chat/completions", "/messages"))
+    }
     return [c for c in mock.connections if c.id in ids]
 
 

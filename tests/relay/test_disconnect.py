@@ -53,6 +53,23 @@ async def test_disconnect_mid_stream_closes_upstream_at_once(
         assert b"Mock response to: hi" in again.body
 
 
+async def test_anthropic_disconnect_mid_stream(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A translated (Anthropic) stream is cancelled the same way: upstream closed that instant."""
+    async with open_harness(tmp_path, anthropic=True) as h:
+        body = {"model": "claude-sonnet-4", "messages": LONG, "stream": True}
+        server, _ = await h.request(body)
+        await trio.sleep(3.5)
+        await server.disconnect()
+        [conn] = chat_connections(h.mock)
+        assert await h.mock.wait_closed(conn.id) == 3.5
+        assert conn.closed_by == "client"
+        assert data_events(server.body)  # translated chunks had reached the client
+        assert (await h.record()).termination is Termination.CLIENT_DISCONNECT
+        assert busy_connections(h, "anthropic") == 0
+
+
 async def test_disconnect_before_headers(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
