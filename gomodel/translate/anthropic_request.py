@@ -66,12 +66,10 @@ Parameters:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import orjson
-
 from gomodel.errors import InvalidRequest
+from gomodel.translate._anthropic_messages import bad_value, translate_messages
 
 __all__ = [
     "DEFAULT_ONLY_FIELDS",
@@ -137,15 +135,6 @@ DEFAULT_ONLY_FIELDS: dict[str, tuple[object, ...]] = {
 
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
 _MIN_BUDGET = 1024
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
-_PARTS = {
-    "system": ("text",),
-    "developer": ("text",),
-    "user": ("text", "image_url", "file"),
-    "assistant": ("text", "refusal"),
-    "tool": ("text", "image_url"),
-}
 
 
 def chat_to_messages(
@@ -161,7 +150,7 @@ def chat_to_messages(
         if not any(type(value) is type(ok) and value == ok for ok in DEFAULT_ONLY_FIELDS[name]):
             raise InvalidRequest(f"'{name}' is not supported by Anthropic models", param=name)
 
-    system, messages = _messages(doc.get("messages"))
+    system, messages = translate_messages(doc.get("messages"))
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:
         out["system"] = system
@@ -173,7 +162,7 @@ def chat_to_messages(
 
     temperature = _number(doc, "temperature")
     if temperature is not None and not 0 <= temperature <= 1:
-        raise _bad("temperature", "a number between 0 and 1 for Anthropic models", temperature)
+        raise bad_value("temperature", "a number between 0 and 1 for Anthropic models", temperature)
     top_p = _number(doc, "top_p")
 
     stop = doc.get("stop")
@@ -181,7 +170,7 @@ def chat_to_messages(
         stop = [stop]
     if stop is not None:
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-            raise _bad("stop", "a string or an array of strings", stop)
+            raise bad_value("stop", "a string or an array of strings", stop)
         if stop := [s for s in stop if s]:
             out["stop_sequences"] = stop
 
@@ -212,178 +201,14 @@ def chat_to_messages(
     user = doc.get("safety_identifier") or doc.get("user")
     if user is not None:
         if not isinstance(user, str):
-            raise _bad("user", "a string", user)
+            raise bad_value("user", "a string", user)
         out["metadata"] = {"user_id": user}
     stream = doc.get("stream")
     if stream is not None:
         if not isinstance(stream, bool):
-            raise _bad("stream", "a boolean", stream)
+            raise bad_value("stream", "a boolean", stream)
         out["stream"] = stream
     return out
-
-
-# -- messages --------------------------------------------------------------------------------
-
-
-def _messages(messages: object) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
-    if not isinstance(messages, list):
-        raise _bad("messages", "an array", messages)
-    system: list[dict[str, Any]] = []
-    turns: list[dict[str, Any]] = []
-    for i, message in enumerate(messages):
-        param = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise _bad(param, "an object", message)
-        role = message.get("role")
-        if not isinstance(role, str) or role not in _PARTS:
-            raise _bad(f"{param}.role", "system, developer, user, assistant or tool", role)
-        blocks = _content(message.get("content"), role, f"{param}.content")
-        if role in ("system", "developer"):
-            system.extend(blocks)
-            continue
-        if role == "assistant":
-            for name in ("function_call", "audio"):
-                if message.get(name) is not None:
-                    raise InvalidRequest(f"'{name}' is not supported", param=f"{param}.{name}")
-            blocks.extend(_tool_uses(message.get("tool_calls"), f"{param}.tool_calls"))
-        elif role == "tool":
-            call_id = message.get("tool_call_id")
-            if not isinstance(call_id, str) or not call_id:
-                raise _bad(f"{param}.tool_call_id", "a non-empty string", call_id)
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(call_id)}
-            if blocks:
-                result["content"] = _collapse(blocks)
-            blocks = [result]
-        if not blocks:
-            continue
-        turn_role = "assistant" if role == "assistant" else "user"
-        if turns and turns[-1]["role"] == turn_role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": turn_role, "content": blocks})
-    for turn in turns:
-        blocks = turn["content"]
-        if turn["role"] == "user":  # tool results first, as Anthropic requires
-            blocks.sort(key=lambda block: block["type"] != "tool_result")
-        turn["content"] = _collapse(blocks)
-    if any("cache_control" in block for block in system):
-        return system, turns
-    return "\n\n".join(block["text"] for block in system), turns
-
-
-def _collapse(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    """One plain text block reads as a string; anything else stays a list of blocks."""
-    if len(blocks) == 1 and blocks[0]["type"] == "text" and len(blocks[0]) == 2:
-        text: str = blocks[0]["text"]
-        return text
-    return blocks
-
-
-def _content(content: object, role: str, param: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise _bad(param, "a string or an array of content parts", content)
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        where = f"{param}[{j}]"
-        if not isinstance(part, dict):
-            raise _bad(where, "an object", part)
-        kind = part.get("type")
-        if kind not in _PARTS[role]:
-            message = f"content part type {kind!r} is not supported in {role} messages"
-            raise InvalidRequest(message, param=f"{where}.type")
-        if kind == "image_url":
-            block = _image(part.get("image_url"), f"{where}.image_url")
-        elif kind == "file":
-            block = _file(part.get("file"), f"{where}.file")
-        else:
-            text = part.get(kind)  # "text" or "refusal"
-            if not isinstance(text, str):
-                raise _bad(f"{where}.{kind}", "a string", text)
-            if not text:
-                continue
-            block = {"type": "text", "text": text}
-        if isinstance(part.get("cache_control"), dict):
-            block["cache_control"] = part["cache_control"]
-        blocks.append(block)
-    return blocks
-
-
-def _image(spec: object, param: str) -> dict[str, Any]:
-    url = spec.get("url") if isinstance(spec, dict) else spec
-    if isinstance(url, str):
-        if url.startswith(("http://", "https://")):
-            return {"type": "image", "source": {"type": "url", "url": url}}
-        media_type, data = _data_url(url)
-        if media_type in _IMAGE_TYPES and data:
-            return {"type": "image", "source": _base64(media_type, data)}
-    message = "image_url must be an http(s) URL or a base64 data URL of a JPEG, PNG, GIF or WebP"
-    raise InvalidRequest(message, param=param)
-
-
-def _file(spec: object, param: str) -> dict[str, Any]:
-    if isinstance(spec, dict) and isinstance(spec.get("file_data"), str):
-        media_type, data = _data_url(spec["file_data"])
-        if media_type == "application/pdf" and data:
-            return {"type": "document", "source": _base64(media_type, data)}
-        message = "file_data must be a base64 data URL of application/pdf"
-        raise InvalidRequest(message, param=f"{param}.file_data")
-    message = "only inline file_data is supported for Anthropic models (not file_id)"
-    raise InvalidRequest(message, param=param)
-
-
-def _data_url(url: str) -> tuple[str, str]:
-    """``(media type, base64 data)`` of a ``data:<type>[;...];base64,<data>`` URL, else blanks."""
-    if not url.startswith("data:"):
-        return "", ""
-    header, comma, data = url[5:].partition(",")
-    params = header.split(";")
-    if not comma or params[-1] != "base64":
-        return "", ""
-    media_type = params[0].lower()
-    return ("image/jpeg" if media_type == "image/jpg" else media_type), data
-
-
-def _base64(media_type: str, data: str) -> dict[str, str]:
-    return {"type": "base64", "media_type": media_type, "data": data}
-
-
-def _tool_uses(calls: object, param: str) -> list[dict[str, Any]]:
-    if calls is None:
-        return []
-    if not isinstance(calls, list):
-        raise _bad(param, "an array", calls)
-    blocks: list[dict[str, Any]] = []
-    for k, call in enumerate(calls):
-        where = f"{param}[{k}]"
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(call, dict) or not isinstance(fn, dict):
-            raise _bad(where, "a function tool call", call)
-        call_id, name = call.get("id"), fn.get("name")
-        if not isinstance(call_id, str) or not call_id:
-            raise _bad(f"{where}.id", "a non-empty string", call_id)
-        if not isinstance(name, str) or not name:
-            raise _bad(f"{where}.function.name", "a non-empty string", name)
-        arguments = fn.get("arguments")
-        if isinstance(arguments, str):
-            try:
-                arguments = orjson.loads(arguments) if arguments.strip() else {}
-            except orjson.JSONDecodeError:
-                arguments = None
-        if not isinstance(arguments, dict):
-            message = "arguments must be a JSON object encoded as a string"
-            raise InvalidRequest(message, param=f"{where}.function.arguments")
-        blocks.append(
-            {"type": "tool_use", "id": _tool_id(call_id), "name": name, "input": arguments}
-        )
-    return blocks
-
-
-def _tool_id(call_id: str) -> str:
-    return _UNSAFE_ID.sub("_", call_id)
 
 
 # -- tools, reasoning, response format -------------------------------------------------------
@@ -395,7 +220,7 @@ def _tools(doc: dict[str, Any], out: dict[str, Any]) -> str | None:
     tools = doc.get("tools")
     tools = [] if tools is None else tools
     if not isinstance(tools, list):
-        raise _bad("tools", "an array", tools)
+        raise bad_value("tools", "an array", tools)
     names: list[str] = []
     for i, tool in enumerate(tools):
         fn = tool.get("function") if isinstance(tool, dict) else None
@@ -404,11 +229,13 @@ def _tools(doc: dict[str, Any], out: dict[str, Any]) -> str | None:
             raise InvalidRequest(message, param=f"tools[{i}]")
         name, schema = fn.get("name"), fn.get("parameters")
         if not isinstance(name, str) or not name:
-            raise _bad(f"tools[{i}].function.name", "a non-empty string", name)
+            raise bad_value(f"tools[{i}].function.name", "a non-empty string", name)
         if schema is None:
             schema = {"type": "object", "properties": {}}
         if not isinstance(schema, dict) or schema.get("type") != "object":
-            raise _bad(f"tools[{i}].function.parameters", "a JSON schema of type object", schema)
+            raise bad_value(
+                f"tools[{i}].function.parameters", "a JSON schema of type object", schema
+            )
         converted: dict[str, Any] = {"name": name}
         if isinstance(fn.get("description"), str) and fn["description"]:
             converted["description"] = fn["description"]
@@ -424,7 +251,7 @@ def _tools(doc: dict[str, Any], out: dict[str, Any]) -> str | None:
     choice = doc.get("tool_choice")
     parallel = doc.get("parallel_tool_calls")
     if parallel is not None and not isinstance(parallel, bool):
-        raise _bad("parallel_tool_calls", "a boolean", parallel)
+        raise bad_value("parallel_tool_calls", "a boolean", parallel)
     if not tools:
         if choice in (None, "auto", "none"):
             return None
@@ -440,10 +267,10 @@ def _tools(doc: dict[str, Any], out: dict[str, Any]) -> str | None:
         fn = choice.get("function")
         name = fn.get("name") if isinstance(fn, dict) else None
         if name not in names:
-            raise _bad("tool_choice.function.name", "the name of one of the tools", name)
+            raise bad_value("tool_choice.function.name", "the name of one of the tools", name)
         converted_choice = {"type": "tool", "name": name}
     else:
-        raise _bad("tool_choice", "auto, none, required or a named function", choice)
+        raise bad_value("tool_choice", "auto, none, required or a named function", choice)
     if parallel is False and converted_choice["type"] != "none":
         converted_choice["disable_parallel_tool_use"] = True
     if choice is not None or len(converted_choice) > 1:
@@ -457,14 +284,14 @@ def _thinking_budget(doc: dict[str, Any]) -> int | None:
     reasoning = doc.get("reasoning")
     if reasoning is not None:
         if not isinstance(reasoning, dict) or set(reasoning) - {"effort"}:
-            raise _bad("reasoning", 'an object {"effort": ...}', reasoning)
+            raise bad_value("reasoning", 'an object {"effort": ...}', reasoning)
         if effort is not None and reasoning.get("effort") != effort:
             raise InvalidRequest("reasoning.effort contradicts reasoning_effort", param="reasoning")
         effort, param = reasoning.get("effort"), "reasoning.effort"
     if effort is None or effort == "none":
         return None
     if not isinstance(effort, str) or effort not in THINKING_BUDGETS:
-        raise _bad(param, "none, minimal, low, medium, high or xhigh", effort)
+        raise bad_value(param, "none, minimal, low, medium, high or xhigh", effort)
     return THINKING_BUDGETS[effort]
 
 
@@ -479,13 +306,13 @@ def _response_format(spec: object, out: dict[str, Any]) -> None:
         inner = spec.get("json_schema")
         schema = inner.get("schema") if isinstance(inner, dict) else None
         if not isinstance(schema, dict):
-            raise _bad("response_format.json_schema.schema", "a JSON schema object", schema)
+            raise bad_value("response_format.json_schema.schema", "a JSON schema object", schema)
         out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         return
     if kind == "json_object":
         message = "json_object is not supported by Anthropic models; use json_schema"
         raise InvalidRequest(message, param="response_format.type")
-    raise _bad("response_format.type", "text or json_schema", kind)
+    raise bad_value("response_format.type", "text or json_schema", kind)
 
 
 # -- validation helpers ----------------------------------------------------------------------
@@ -494,22 +321,11 @@ def _response_format(spec: object, out: dict[str, Any]) -> None:
 def _int(value: object, param: str, *, low: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= low:
         return value
-    raise _bad(param, f"an integer of at least {low}", value)
+    raise bad_value(param, f"an integer of at least {low}", value)
 
 
 def _number(doc: dict[str, Any], param: str) -> float | None:
     value = doc.get(param)
     if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
-    raise _bad(param, "a number", value)
-
-
-def _bad(param: str, expected: str, value: object) -> InvalidRequest:
-    try:
-        shown = orjson.dumps(value).decode()
-    except TypeError:  # not from a parsed body; say what it is anyway
-        shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    message = f"invalid request body: {param} must be {expected}, got {shown}"
-    return InvalidRequest(message, param=param)
+    raise bad_value(param, "a number", value)
