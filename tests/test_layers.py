@@ -23,6 +23,9 @@ PURE = [
     "usage/extract.py",
     "usage/chat_stream.py",
     "usage/record.py",
+    "usage/pricing.py",
+    "usage/row.py",
+    "storage/queries.py",
     "app/auth.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
