@@ -1,0 +1,45 @@
+"""Persistent storage: usage rows in SQLite (default) or PostgreSQL, and the admin queries.
+
+``open_store(settings)`` picks the backend; every store implements
+:class:`~gomodel.storage.base.UsageStore` with blocking methods that the I/O shell calls through
+``trio.to_thread.run_sync``. psycopg is imported only when PostgreSQL is chosen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gomodel.errors import ConfigError
+from gomodel.storage.base import UsageStore
+from gomodel.storage.queries import UsageQuery, parse_usage_query
+from gomodel.storage.sqlite import SQLiteStore
+
+__all__ = [
+    "STORAGE_TYPES",
+    "SQLiteStore",
+    "UsageQuery",
+    "UsageStore",
+    "open_store",
+    "parse_usage_query",
+]
+
+STORAGE_TYPES = ("sqlite", "postgresql")
+
+
+def open_store(
+    storage_type: str, *, sqlite_path: str | Path = "data/gomodel.db", postgres_url: str = ""
+) -> UsageStore:
+    """The store ``STORAGE_TYPE`` names. Connects lazily, at the first call (in a worker thread).
+
+    Raises :class:`ConfigError` for an unknown type or a missing ``POSTGRES_URL``.
+    """
+    if storage_type == "sqlite":
+        return SQLiteStore(sqlite_path)
+    if storage_type in ("postgresql", "postgres"):
+        if not postgres_url:
+            raise ConfigError("POSTGRES_URL", "required when STORAGE_TYPE=postgresql")
+        from gomodel.storage.postgres import PostgresStore
+
+        return PostgresStore(postgres_url)
+    expected = ", ".join(STORAGE_TYPES)
+    raise ConfigError("STORAGE_TYPE", f"{storage_type!r} is not supported; expected {expected}")

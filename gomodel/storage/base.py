@@ -1,0 +1,398 @@
+"""What stores usage rows, and the SQL both backends share (SPEC §7.3, §7.4).
+
+:class:`UsageStore` is the interface: plain blocking methods, called from the event loop through
+``trio.to_thread.run_sync``. :class:`SQLUsageStore` implements it once for SQLite and PostgreSQL;
+a backend only opens connections, runs a unit of work in a transaction and says how it spells
+a UUID, a timestamp, a JSON value and a 15-minute bucket.
+
+Both backends answer every admin query identically for the same rows:
+
+* costs are stored as integer nano-dollars (``*_cost_nano``) and summed as integers in SQL;
+  answers turn them into JSON numbers (the nearest double to the exact decimal) at the edge;
+* rows are grouped in SQL by 15-minute UTC bucket only; Python maps each bucket to its period in
+  the query's time zone (every current UTC offset is a multiple of 15 minutes, so a bucket never
+  straddles a local midnight), so both backends and every time zone group the same way;
+* answers are sorted in Python (database collations differ), the log by ``(timestamp, id)``,
+  which sort the same in both (fixed-width UTC text / ``timestamptz``; canonical UUID text /
+  ``uuid``);
+* text matching avoids collations: the user-path subtree is ``substr`` equality, ``search`` is
+  ``lower(column) LIKE`` with the wildcards escaped (case-insensitive for ASCII in both).
+
+No trio, httpx or hypercorn: the stores are plain blocking code.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import attrs
+import orjson
+
+from gomodel.storage.queries import (
+    Totals,
+    UsageQuery,
+    escape_like,
+    iso_utc,
+    log_entry,
+    nano_dollars,
+)
+from gomodel.usage.row import NANO, UsageRow
+
+__all__ = ["COLUMNS", "MIGRATIONS", "Migration", "SQLUsageStore", "Session", "UsageStore"]
+
+T = TypeVar("T")
+
+COMPONENT = "usage"  # this table's name in gomodel_migrations; other features add their own
+BUCKET_SECONDS = 900
+# Search looks in these columns.
+SEARCHED = ("model", "requested_model", "provider", "provider_type", "request_id", "provider_id")
+
+COLUMNS = (
+    "id",
+    "timestamp",
+    "request_id",
+    "provider_id",
+    "provider",
+    "provider_type",
+    "requested_model",
+    "model",
+    "endpoint",
+    "route",
+    "stream",
+    "user_path",
+    "status",
+    "termination",
+    "complete",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "input_cost_nano",
+    "output_cost_nano",
+    "total_cost_nano",
+    "cost_caveat",
+    "latency_ms",
+    "ttfb_ms",
+    "overhead_ms",
+    "raw_usage",
+)
+
+
+class UsageStore(Protocol):
+    """Where usage rows live. Blocking; safe to call from several threads."""
+
+    def migrate(self) -> None:
+        """Bring the schema up to date; idempotent, safe from several processes at once."""
+
+    def insert(self, rows: Sequence[UsageRow]) -> None:
+        """Store ``rows`` atomically; rows whose id is already stored are skipped."""
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Delete rows before ``cutoff`` (aware); returns how many."""
+
+    def summary(self, q: UsageQuery) -> dict[str, Any]:
+        """``GET usage/summary``."""
+
+    def daily(self, q: UsageQuery) -> list[dict[str, Any]]:
+        """``GET usage/daily``: one entry per period of ``q.interval`` that has rows."""
+
+    def models(self, q: UsageQuery) -> list[dict[str, Any]]:
+        """``GET usage/models``."""
+
+    def user_paths(self, q: UsageQuery) -> list[dict[str, Any]]:
+        """``GET usage/user-paths``."""
+
+    def log(self, q: UsageQuery) -> dict[str, Any]:
+        """``GET usage/log``: newest first, filtered and paginated."""
+
+    def count(self) -> int:
+        """How many rows are stored."""
+
+    def close(self) -> None:
+        """Release the connection; idempotent."""
+
+
+class Session(Protocol):
+    """One transaction's worth of statements; ``?`` placeholders."""
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+@attrs.frozen
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]  # with {uuid} {ts} {bool} {int} {float} {json} type slots
+
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "usage table",
+        (
+            """CREATE TABLE usage (
+                id {uuid} PRIMARY KEY,
+                timestamp {ts} NOT NULL,
+                request_id TEXT NOT NULL,
+                provider_id TEXT,
+                provider TEXT NOT NULL,
+                provider_type TEXT NOT NULL,
+                requested_model TEXT NOT NULL,
+                model TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                route TEXT NOT NULL,
+                stream {bool} NOT NULL,
+                user_path TEXT NOT NULL DEFAULT '/',
+                status INTEGER NOT NULL,
+                termination TEXT NOT NULL,
+                complete {bool} NOT NULL,
+                input_tokens {int} NOT NULL DEFAULT 0,
+                output_tokens {int} NOT NULL DEFAULT 0,
+                total_tokens {int} NOT NULL DEFAULT 0,
+                cached_tokens {int} NOT NULL DEFAULT 0,
+                cache_write_tokens {int} NOT NULL DEFAULT 0,
+                reasoning_tokens {int} NOT NULL DEFAULT 0,
+                input_cost_nano {int},
+                output_cost_nano {int},
+                total_cost_nano {int},
+                cost_caveat TEXT NOT NULL DEFAULT '',
+                latency_ms {float},
+                ttfb_ms {float},
+                overhead_ms {float},
+                raw_usage {json} NOT NULL
+            )""",
+            "CREATE INDEX usage_timestamp_idx ON usage (timestamp)",
+            "CREATE INDEX usage_model_idx ON usage (model)",
+            "CREATE INDEX usage_provider_idx ON usage (provider)",
+            "CREATE INDEX usage_provider_type_idx ON usage (provider_type)",
+            "CREATE INDEX usage_user_path_idx ON usage (user_path)",
+            "CREATE INDEX usage_request_id_idx ON usage (request_id)",
+        ),
+    ),
+)
+
+
+_AGGREGATES = (
+    "count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+    "coalesce(sum(total_tokens), 0), sum(input_cost_nano), sum(output_cost_nano), "
+    "sum(total_cost_nano)"
+)
+
+
+class SQLUsageStore(abc.ABC):
+    """:class:`UsageStore` over a SQL backend; subclasses supply the connection and dialect."""
+
+    #: Column types for :data:`MIGRATIONS`' slots.
+    types: Mapping[str, str]
+    #: SQL for a row's 15-minute UTC bucket: ``floor(epoch seconds / 900)``.
+    bucket_sql: str
+    #: A statement that serialises concurrent migrations, if the transaction does not already.
+    migration_lock_sql: str | None = None
+
+    @abc.abstractmethod
+    def _run(self, work: Callable[[Session], T], *, write: bool) -> T:
+        """``work`` in one transaction on this store's connection, one caller at a time."""
+
+    @abc.abstractmethod
+    def _dump_id(self, row_id: str) -> Any: ...
+
+    @abc.abstractmethod
+    def _dump_ts(self, instant: datetime) -> Any: ...
+
+    @abc.abstractmethod
+    def _dump_json(self, value: Mapping[str, Any]) -> Any: ...
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        def work(s: Session) -> None:
+            if self.migration_lock_sql:
+                s.execute(self.migration_lock_sql)
+            s.execute(
+                "CREATE TABLE IF NOT EXISTS gomodel_migrations (component TEXT NOT NULL, "
+                "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL, "
+                "PRIMARY KEY (component, version))"
+            )
+            sql = "SELECT version FROM gomodel_migrations WHERE component = ?"
+            done = {int(v) for (v,) in s.fetch(sql, [COMPONENT])}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    s.execute(statement.format(**self.types))
+                s.execute(
+                    "INSERT INTO gomodel_migrations (component, version, name, applied_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [COMPONENT, migration.version, migration.name, iso_utc(datetime.now(UTC))],
+                )
+
+        self._run(work, write=True)
+
+    def _values(self, row: UsageRow) -> tuple[Any, ...]:
+        v = attrs.asdict(row, recurse=False)
+        v["id"] = self._dump_id(row.id)
+        v["timestamp"] = self._dump_ts(row.timestamp)
+        v["raw_usage"] = self._dump_json(row.raw_usage)
+        for side in ("input", "output", "total"):
+            v[f"{side}_cost_nano"] = nano_dollars(v.pop(f"{side}_cost"))
+        return tuple(v[column] for column in COLUMNS)
+
+    def insert(self, rows: Sequence[UsageRow]) -> None:
+        if not rows:
+            return
+        values = [self._values(row) for row in rows]
+        sql = (
+            f"INSERT INTO usage ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+        )
+        self._run(lambda s: s.execute_many(sql, values), write=True)
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        if cutoff.utcoffset() is None:
+            raise ValueError("cutoff must be a timezone-aware datetime")
+        sql = "DELETE FROM usage WHERE timestamp < ?"
+        return self._run(lambda s: s.execute(sql, [self._dump_ts(cutoff)]), write=True)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _where(self, q: UsageQuery, *, log_filters: bool = False) -> tuple[str, list[Any]]:
+        clauses = ["timestamp >= ?", "timestamp < ?"]
+        params: list[Any] = [self._dump_ts(q.start), self._dump_ts(q.end)]
+        if q.user_path != "/":
+            prefix = q.user_path + "/"
+            clauses.append("(user_path = ? OR substr(user_path, 1, CAST(? AS INTEGER)) = ?)")
+            params += [q.user_path, len(prefix), prefix]
+        if q.cache_mode == "cached":
+            clauses.append("1 = 0")  # no response cache yet: no row was served from one
+        if log_filters and q.model is not None:
+            clauses.append("model = ?")
+            params.append(q.model)
+        if log_filters and q.provider is not None:
+            clauses.append("(provider = ? OR provider_type = ?)")
+            params += [q.provider, q.provider]
+        if log_filters and q.search is not None:
+            pattern = "%" + escape_like(q.search.lower()) + "%"
+            clauses.append(
+                "(" + " OR ".join(f"lower({c}) LIKE ? ESCAPE '\\'" for c in SEARCHED) + ")"
+            )
+            params += [pattern] * len(SEARCHED)
+        return " AND ".join(clauses), params
+
+    def _grouped(self, q: UsageQuery, keys: str) -> list[tuple[Any, ...]]:
+        where, params = self._where(q)
+        sql = f"SELECT {keys}, {_AGGREGATES} FROM usage WHERE {where} GROUP BY {keys}"
+        return self._run(lambda s: s.fetch(sql, params), write=False)
+
+    def summary(self, q: UsageQuery) -> dict[str, Any]:
+        where, params = self._where(q)
+        sql = f"SELECT {_AGGREGATES} FROM usage WHERE {where}"
+        totals = Totals()
+        for values in self._run(lambda s: s.fetch(sql, params), write=False):
+            totals.add(values)
+        answer = totals.answer()
+        return {
+            "total_requests": answer["requests"],
+            "total_input_tokens": answer["input_tokens"],
+            "total_output_tokens": answer["output_tokens"],
+            "total_tokens": answer["total_tokens"],
+            "total_input_cost": answer["input_cost"],
+            "total_output_cost": answer["output_cost"],
+            "total_cost": answer["total_cost"],
+        }
+
+    def daily(self, q: UsageQuery) -> list[dict[str, Any]]:
+        periods: dict[str, Totals] = {}
+        for bucket, *values in self._grouped(q, self.bucket_sql):
+            instant = datetime.fromtimestamp(int(bucket) * BUCKET_SECONDS, UTC)
+            periods.setdefault(q.period_of(instant), Totals()).add(values)
+        return [{"date": label, **periods[label].answer()} for label in sorted(periods)]
+
+    def models(self, q: UsageQuery) -> list[dict[str, Any]]:
+        groups: dict[tuple[str, str, str], Totals] = {}
+        for model, ptype, name, *values in self._grouped(q, "model, provider_type, provider"):
+            groups.setdefault((model, ptype, name or ptype), Totals()).add(values)
+        answers = []
+        for (model, ptype, name), totals in groups.items():
+            answer = totals.answer()
+            answers.append(
+                {
+                    "model": model,
+                    "provider": ptype,
+                    "provider_name": name,
+                    "input_tokens": answer["input_tokens"],
+                    "output_tokens": answer["output_tokens"],
+                    "input_cost": answer["input_cost"],
+                    "output_cost": answer["output_cost"],
+                    "total_cost": answer["total_cost"],
+                }
+            )
+        answers.sort(
+            key=lambda a: (
+                a["total_cost"] is None,
+                -(a["total_cost"] or 0),
+                a["model"],
+                a["provider"],
+                a["provider_name"],
+            )
+        )
+        return answers
+
+    def user_paths(self, q: UsageQuery) -> list[dict[str, Any]]:
+        groups: dict[str, Totals] = {}
+        for path, *values in self._grouped(q, "user_path"):
+            groups.setdefault(path or "/", Totals()).add(values)
+        answers = []
+        for path in sorted(groups):
+            answer = groups[path].answer()
+            del answer["requests"]
+            answers.append({"user_path": path, **answer})
+        return answers
+
+    def log(self, q: UsageQuery) -> dict[str, Any]:
+        where, params = self._where(q, log_filters=True)
+        count_sql = f"SELECT count(*) FROM usage WHERE {where}"
+        page_sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM usage WHERE {where} "
+            "ORDER BY timestamp DESC, id DESC LIMIT ? OFFSET ?"
+        )
+
+        def work(s: Session) -> tuple[int, list[tuple[Any, ...]]]:
+            ((total,),) = s.fetch(count_sql, params)
+            return int(total), s.fetch(page_sql, [*params, q.limit, q.offset])
+
+        total, page = self._run(work, write=False)
+        entries = [log_entry(_row(values)) for values in page]
+        return {"entries": entries, "total": total, "limit": q.limit, "offset": q.offset}
+
+    def count(self) -> int:
+        ((n,),) = self._run(lambda s: s.fetch("SELECT count(*) FROM usage"), write=False)
+        return int(n)
+
+
+def _row(values: Sequence[Any]) -> UsageRow:
+    """A row as stored, whatever the backend's Python types."""
+    v = dict(zip(COLUMNS, values, strict=True))
+    for side in ("input", "output", "total"):
+        nanos = v.pop(f"{side}_cost_nano")
+        v[f"{side}_cost"] = None if nanos is None else Decimal(int(nanos)).scaleb(-9).quantize(NANO)
+    stamp = v["timestamp"]
+    stamp = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
+    raw = v["raw_usage"]
+    v.update(
+        id=str(v["id"]),
+        timestamp=stamp.astimezone(UTC),
+        stream=bool(v["stream"]),
+        complete=bool(v["complete"]),
+        raw_usage=raw if isinstance(raw, dict) else orjson.loads(raw),
+    )
+    return UsageRow(**v)
