@@ -1,0 +1,192 @@
+"""The usage recorder: batches, outages, the spill file and shutdown, with no row lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from gomodel.termination import Termination
+from gomodel.usage.extract import Usage
+from gomodel.usage.pricing import PriceTable
+from gomodel.usage.record import UsageRecord
+from gomodel.usage.recorder import BATCH_SIZE, UsageRecorder
+from gomodel.usage.row import UsageRow
+
+DEAD_PID = 2**22 + 12345  # above Linux's pid_max default: no such process
+
+
+class FakeStore:
+    """Storage that can be switched off; remembers rows by id like a primary key."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, UsageRow] = {}
+        self.down = False
+        self.inserts = 0
+
+    def migrate(self) -> None:
+        pass
+
+    def insert(self, rows: Sequence[UsageRow]) -> None:
+        self.inserts += 1
+        if self.down:
+            raise ConnectionError("storage is down")
+        for row in rows:
+            self.rows.setdefault(row.id, row)
+
+
+def _record(i: int) -> UsageRecord:
+    return UsageRecord(
+        request_id=f"req-{i}",
+        provider="openai",
+        provider_type="openai",
+        requested_model="gpt-4o",
+        model="gpt-4o",
+        endpoint="/v1/chat/completions",
+        route="passthrough",
+        stream=False,
+        usage=Usage(input_tokens=10, output_tokens=5, total_tokens=15),
+        complete=True,
+        status=200,
+        termination=Termination.COMPLETED,
+    )
+
+
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    await trio.lowlevel.checkpoint()
+    return fn(*args)
+
+
+def _recorder(store: FakeStore, tmp_path: Path, **kw: object) -> UsageRecorder:
+    return UsageRecorder(
+        store,  # type: ignore[arg-type]
+        PriceTable.from_package(),
+        tmp_path,
+        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        offload=_inline,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_batches_at_flush_interval(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Rows are written together at the flush interval, priced."""
+    store = FakeStore()
+    recorder = _recorder(store, tmp_path, flush_interval=5.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(3):
+            recorder.record(_record(i))
+        await trio.sleep(4.9)
+        assert store.rows == {}
+        await trio.sleep(0.2)
+        assert sorted(r.request_id for r in store.rows.values()) == ["req-0", "req-1", "req-2"]
+        assert store.inserts == 1
+        assert all(r.total_cost is not None for r in store.rows.values())
+        nursery.cancel_scope.cancel()
+    assert recorder.statistics().written == 3
+
+
+async def test_full_batch_written_early(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A full batch does not wait for the interval."""
+    store = FakeStore()
+    recorder = _recorder(store, tmp_path, flush_interval=60.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(BATCH_SIZE):
+            recorder.record(_record(i))
+        await trio.sleep(0.01)
+        assert len(store.rows) == BATCH_SIZE
+        nursery.cancel_scope.cancel()
+
+
+async def test_outage_rows_wait_and_are_retried(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """While storage is down rows wait; when it comes back every one is written once."""
+    store = FakeStore()
+    store.down = True
+    recorder = _recorder(store, tmp_path, flush_interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(20):
+            recorder.record(_record(i))
+        await trio.sleep(20)
+        assert store.rows == {}
+        assert recorder.statistics().failed_writes >= 3
+        attempts = store.inserts
+        await trio.sleep(20)
+        assert store.inserts - attempts <= 2  # the retries back off, they do not spin
+        store.down = False
+        await trio.sleep(31)
+        assert len(store.rows) == 20
+        nursery.cancel_scope.cancel()
+    stats = recorder.statistics()
+    assert (stats.written, stats.spilled, stats.pending) == (20, 0, 0)
+
+
+async def test_long_outage_spills_then_replays_on_restart(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Past the in-memory bound rows go to the spill file; the next start replays them."""
+    store = FakeStore()
+    store.down = True
+    first = _recorder(store, tmp_path, flush_interval=1.0, buffer_size=10, process_id=DEAD_PID)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(first.serve)
+        for i in range(25):
+            first.record(_record(i))
+            await trio.sleep(0.5)
+        nursery.cancel_scope.cancel()  # shutdown while storage is still down
+    stats = first.statistics()
+    assert stats.written == 0
+    assert stats.spilled == 25
+    assert first.spill_path.exists()
+
+    store.down = False
+    second = _recorder(store, tmp_path, flush_interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(second.serve)
+        assert len(store.rows) == 25
+        assert not first.spill_path.exists()
+        nursery.cancel_scope.cancel()
+    assert second.statistics().replayed == 25
+
+
+async def test_full_channel_spills_at_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A record that finds the buffer full is spilled, not dropped and not blocking."""
+    store = FakeStore()
+    recorder = _recorder(store, tmp_path, buffer_size=2)
+    for i in range(5):  # the task is not running: nothing drains the channel
+        recorder.record(_record(i))
+    assert recorder.statistics().spilled == 3
+    assert len(recorder.spill_path.read_bytes().splitlines()) == 3
+
+
+@pytest.mark.parametrize("down", [False, True])
+async def test_shutdown_flushes_or_spills(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, down: bool
+) -> None:
+    """On shutdown pending rows are written, or spilled when storage is down: none lost."""
+    store = FakeStore()
+    store.down = down
+    recorder = _recorder(store, tmp_path, flush_interval=60.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(7):
+            recorder.record(_record(i))
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    stats = recorder.statistics()
+    assert stats.written + stats.spilled == 7
+    assert (stats.spilled == 7) is down
