@@ -182,6 +182,27 @@ class CacheSection:
 class UsageSection:
     enabled: bool | None = None
     enforce_returning_usage_data: bool | None = None
+    buffer_size: int | None = None
+    flush_interval: DurationValue | None = None
+    retention_days: int | None = None
+    spill_dir: str | None = None
+
+
+@attrs.frozen
+class SQLiteSection:
+    path: str | None = None
+
+
+@attrs.frozen
+class PostgreSQLSection:
+    url: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class StorageSection:
+    type: str | None = None
+    sqlite: SQLiteSection | None = None
+    postgresql: PostgreSQLSection | None = None
 
 
 @attrs.frozen
@@ -213,6 +234,9 @@ class FileDocument:
     usage: UsageSection | None = None
     logging: LoggingSection | None = None
     openrouter: OpenRouterSection | None = None
+    storage: StorageSection | None = None
+    # Price overrides: provider type -> model -> rate name -> USD per million tokens.
+    prices: dict[str, dict[str, dict[str, Any]]] | None = None  # checked by PriceTable
     # A null entry (``ollama:`` with nothing under it) is a provider with every field unset.
     providers: dict[str, ProviderEntry | None] | None = None
 

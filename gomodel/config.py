@@ -34,6 +34,7 @@ from gomodel._config_sources import (
 )
 from gomodel.errors import ConfigError
 from gomodel.providers.spec import SPECS
+from gomodel.usage.pricing import PriceTable
 
 __all__ = [
     "Config",
@@ -81,6 +82,17 @@ class Config:
     cache_refresh_interval: float = 3600.0  # model list refresh
     usage_enabled: bool = True
     enforce_returning_usage_data: bool = True
+    usage_buffer_size: int = 1000  # rows waiting in memory before they spill to disk
+    usage_flush_interval: float = 5.0
+    usage_retention_days: int = 90  # 0: keep usage rows forever
+    usage_spill_dir: str = "data"  # where rows go while storage is down
+    storage_type: str = "sqlite"  # sqlite | postgresql
+    sqlite_path: str = "data/gomodel.db"
+    postgres_url: str | None = attrs.field(default=None, repr=False)
+    # provider type -> model -> rate -> USD per million tokens, over the shipped table
+    prices: Mapping[str, Mapping[str, Mapping[str, float | int | str]]] = attrs.field(
+        factory=dict, repr=False
+    )
     openrouter_site_url: str | None = None  # HTTP-Referer; omitted when unset
     openrouter_app_name: str = "gomodel"  # X-OpenRouter-Title
     log_level: str = "info"  # debug | info | warning | error
@@ -217,6 +229,23 @@ def _choice(*choices: str, aliases: Mapping[str, str] | None = None) -> Callable
     return check
 
 
+def _path(text: str, setting: str) -> str:
+    if "\x00" in text:
+        raise ConfigError(setting, "a path cannot contain NUL")
+    return text.strip()
+
+
+def _postgres_url(text: str, setting: str) -> str:
+    url = text.strip()
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(setting, "expected a postgresql:// URL")
+    return url
+
+
+def _mask_optional_url(url: str | None) -> str:
+    return "(not set)" if url is None else _mask_url(url)
+
+
 def _mask(secret: str | None) -> str:
     if secret is None:
         return "(not set)"
@@ -266,6 +295,16 @@ _SETTINGS = tuple(
         ("usage_enabled", "USAGE_ENABLED", "usage.enabled", _BOOL),
         ("enforce_returning_usage_data", "ENFORCE_RETURNING_USAGE_DATA",
          "usage.enforce_returning_usage_data", _BOOL),
+        ("usage_buffer_size", "USAGE_BUFFER_SIZE", "usage.buffer_size", _int_kind(1, None)),
+        ("usage_flush_interval", "USAGE_FLUSH_INTERVAL", "usage.flush_interval", _DURATION),
+        ("usage_retention_days", "USAGE_RETENTION_DAYS", "usage.retention_days",
+         _int_kind(0, None)),
+        ("usage_spill_dir", "USAGE_SPILL_DIR", "usage.spill_dir", _text_kind(_path)),
+        ("storage_type", "STORAGE_TYPE", "storage.type",
+         _text_kind(_choice("sqlite", "postgresql", aliases={"postgres": "postgresql"}))),
+        ("sqlite_path", "SQLITE_PATH", "storage.sqlite.path", _text_kind(_path)),
+        ("postgres_url", "POSTGRES_URL", "storage.postgresql.url",
+         _text_kind(_postgres_url, _mask_optional_url)),
         ("openrouter_site_url", "OPENROUTER_SITE_URL", "openrouter.site_url",
          _text_kind(_header_text, _optional)),
         ("openrouter_app_name", "OPENROUTER_APP_NAME", "openrouter.app_name",
@@ -320,7 +359,12 @@ def load_config(
             values[name] = _BY_FIELD[name].kind.from_value(value, flag)
     warnings: list[str] = []
     providers = _build_providers(document.providers or {}, environ, warnings)
+    if document.prices:
+        PriceTable.from_package(document.prices)  # a bad override fails here, naming it
+        values["prices"] = document.prices
     config = attrs.evolve(Config(), **values)
+    if config.storage_type == "postgresql" and config.usage_enabled and not config.postgres_url:
+        raise ConfigError("POSTGRES_URL", "required when STORAGE_TYPE is postgresql")
     if config.http_response_header_timeout > config.http_timeout:
         warnings.append(
             "HTTP_RESPONSE_HEADER_TIMEOUT is longer than HTTP_TIMEOUT; "

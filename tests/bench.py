@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from gomodel.config import load_config
 from gomodel.relay.watch import Receive, Send
 from gomodel.serve import serve_gateway
 from gomodel.testing import MockUpstream, serve_mock_upstream
+from gomodel.usage.record import MemoryUsageSink
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 CONCURRENCY = 20
@@ -116,7 +118,7 @@ async def _disconnect_latencies() -> list[float]:
     async with trio.open_nursery() as nursery:
         upstream = await nursery.start(serve_mock_upstream, mock)
         config = load_config({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": upstream}, cwd="/")
-        url = await nursery.start(serve_gateway, GatewayApp(config))
+        url = await nursery.start(serve_gateway, GatewayApp(config, usage=MemoryUsageSink()))
         body = {**STREAM, "model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 500}]}
         latencies = []
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -140,7 +142,10 @@ async def main() -> None:
     direct = f"http://127.0.0.1:{mock_port}/v1/chat/completions"
     gateway = f"http://127.0.0.1:{gateway_port}/v1/chat/completions"
     floor = f"http://127.0.0.1:{floor_port}/v1/chat/completions"
+    data = tempfile.mkdtemp(prefix="gomodel-bench-")
     env = {
+        "SQLITE_PATH": os.path.join(data, "usage.db"),  # usage recorded, as by default
+        "USAGE_SPILL_DIR": data,
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{mock_port}/v1",
         "LOG_LEVEL": "warning",

@@ -76,6 +76,14 @@ ENV_GOOD = [
     ("USAGE_ENABLED", "True", "usage_enabled", True),
     ("ENFORCE_RETURNING_USAGE_DATA", "0", "enforce_returning_usage_data", False),
     ("ENFORCE_RETURNING_USAGE_DATA", "yes", "enforce_returning_usage_data", True),
+    ("USAGE_BUFFER_SIZE", "50", "usage_buffer_size", 50),
+    ("USAGE_FLUSH_INTERVAL", "500ms", "usage_flush_interval", 0.5),
+    ("USAGE_RETENTION_DAYS", "0", "usage_retention_days", 0),
+    ("USAGE_SPILL_DIR", "/var/spill", "usage_spill_dir", "/var/spill"),
+    ("STORAGE_TYPE", "SQLITE", "storage_type", "sqlite"),
+    ("STORAGE_TYPE", "SQLite", "storage_type", "sqlite"),
+    ("SQLITE_PATH", "/tmp/u.db", "sqlite_path", "/tmp/u.db"),
+    ("POSTGRES_URL", "postgresql://u@h/db", "postgres_url", "postgresql://u@h/db"),
     ("OPENROUTER_SITE_URL", "https://example.com", "openrouter_site_url", "https://example.com"),
     ("OPENROUTER_APP_NAME", "My App", "openrouter_app_name", "My App"),
     ("LOG_LEVEL", "DEBUG", "log_level", "debug"),
@@ -129,6 +137,13 @@ ENV_BAD = [
     ("USAGE_ENABLED", "maybe", "expected true/false, 1/0 or yes/no, got 'maybe'"),
     ("USAGE_ENABLED", "on", "expected true/false"),
     ("USAGE_ENABLED", "2", "expected true/false"),
+    ("USAGE_BUFFER_SIZE", "0", "expected an integer >= 1"),
+    ("USAGE_FLUSH_INTERVAL", "soon", "expected a duration"),
+    ("USAGE_RETENTION_DAYS", "-1", "expected an integer >= 0"),
+    ("USAGE_SPILL_DIR", "a\x00b", "NUL"),
+    ("STORAGE_TYPE", "mongodb", "mongodb"),
+    ("SQLITE_PATH", "a\x00b", "NUL"),
+    ("POSTGRES_URL", "mysql://h/db", "postgresql://"),
     ("ENFORCE_RETURNING_USAGE_DATA", "tru", "expected true/false"),
     ("OPENROUTER_SITE_URL", "https://example.com/\x01", "printable ASCII"),
     ("OPENROUTER_APP_NAME", "naïve", "printable ASCII"),
@@ -383,7 +398,7 @@ def test_bad_override_names_the_flag(tmp_path: Path) -> None:
             "providers:\n  openai-eu:\n    type: openai\n    bse_url: https://x\n",
             "providers.openai-eu.bse_url: unknown key",
         ),
-        ("storage:\n  type: sqlite\n", "storage: unknown key"),
+        ("storage:\n  tpe: sqlite\n", "storage.tpe: unknown key"),
         ("server:\n  prot: 1\n", "server.prot: unknown key"),
         ("cache:\n  model:\n    ttl: 5\n", "cache.model.ttl: unknown key"),
         ("server:\n  port: abc\n", "server.port: expected an integer, got 'abc'"),
@@ -831,3 +846,25 @@ def test_secrets_are_not_in_repr() -> None:
     )
     assert "gm-secret-master" not in repr(config)
     assert "sk-secret-api-key" not in repr(config)
+
+
+def test_postgresql_needs_its_url(tmp_path: Path) -> None:
+    """STORAGE_TYPE=postgres(ql) without POSTGRES_URL is an error naming POSTGRES_URL."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"STORAGE_TYPE": "postgres"}, cwd=tmp_path)
+    assert info.value.setting == "POSTGRES_URL"
+    config = load_config(
+        {"STORAGE_TYPE": "postgres", "POSTGRES_URL": "postgresql://u:pw@h/db"}, cwd=tmp_path
+    )
+    assert config.storage_type == "postgresql"
+    assert "pw" not in describe_config(config)
+
+
+def test_price_overrides_checked_at_load(tmp_path: Path) -> None:
+    """A prices: override with a bad rate name fails at load, naming it."""
+    (tmp_path / "config.yaml").write_text("prices:\n  openai:\n    gpt-4o:\n      inptu: 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config({}, cwd=tmp_path)
+    assert "inptu" in str(info.value)
+    (tmp_path / "config.yaml").write_text("prices:\n  openai:\n    my-model:\n      input: 2\n")
+    assert load_config({}, cwd=tmp_path).prices == {"openai": {"my-model": {"input": 2}}}

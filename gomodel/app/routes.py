@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from gomodel.app.admin import (
+    usage_daily,
+    usage_log,
+    usage_models,
+    usage_summary,
+    usage_user_paths,
+)
 from gomodel.app.basic import health, list_models
 from gomodel.app.chat import chat_completions
 from gomodel.app.context import Handler
@@ -12,6 +19,11 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
     "/v1/models": {"GET": list_models},
     "/v1/chat/completions": {"POST": chat_completions},
+    "/admin/api/v1/usage/summary": {"GET": usage_summary},
+    "/admin/api/v1/usage/daily": {"GET": usage_daily},
+    "/admin/api/v1/usage/models": {"GET": usage_models},
+    "/admin/api/v1/usage/user-paths": {"GET": usage_user_paths},
+    "/admin/api/v1/usage/log": {"GET": usage_log},
 }
 
 # Paths served without authentication.

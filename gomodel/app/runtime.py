@@ -8,6 +8,8 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
 import httpx
@@ -20,7 +22,11 @@ from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
 from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
+from gomodel.storage import open_store
+from gomodel.storage.base import UsageStore
+from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import LogUsageSink, UsageSink
+from gomodel.usage.recorder import UsageRecorder
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -30,6 +36,7 @@ log = logging.getLogger("gomodel")
 MODEL_LIST_TIMEOUT = 30.0
 # A request for an unknown model waits this long for the first model list load to finish.
 INITIAL_LOAD_WAIT = 10.0
+RETENTION_INTERVAL = 3600.0
 
 
 @attrs.define(eq=False)
@@ -41,6 +48,7 @@ class Runtime:
     deadlines: Deadlines
     policy: Policy
     master_key: bytes | None
+    store: UsageStore | None = None  # where usage rows are kept (None: usage disabled/replaced)
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
 
@@ -79,6 +87,20 @@ class Runtime:
             models = listed + tuple(m for m in configured if m.id not in known)
         self.catalog = self.catalog.with_models(provider.name, models)
 
+    async def serve_retention(self) -> None:
+        """Delete usage rows older than USAGE_RETENTION_DAYS, at start and every hour."""
+        assert self.store is not None
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=self.config.usage_retention_days)
+            try:
+                deleted = await trio.to_thread.run_sync(self.store.delete_older_than, cutoff)
+            except Exception as exc:
+                log.warning("usage retention cleanup failed: %s", exc)
+            else:
+                if deleted:
+                    log.info("usage retention: deleted %d rows older than %s", deleted, cutoff)
+            await trio.sleep(RETENTION_INTERVAL)
+
     async def serve_model_refresh(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -95,7 +117,26 @@ async def open_runtime(
     transport_factory: TransportFactory | None = None,
     usage: UsageSink | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Build clients, start the background tasks, and tear both down on exit."""
+    """Build clients, start the background tasks, and tear both down on exit.
+
+    ``usage`` replaces the usage recorder (tests pass a :class:`MemoryUsageSink`); without it
+    usage rows go to the configured storage, unless USAGE_ENABLED is false.
+    """
+    store: UsageStore | None = None
+    recorder: UsageRecorder | None = None
+    if usage is None and config.usage_enabled:
+        store = open_store(
+            config.storage_type,
+            sqlite_path=config.sqlite_path,
+            postgres_url=config.postgres_url or "",
+        )
+        recorder = UsageRecorder(
+            store,
+            PriceTable.from_package(config.prices or None),
+            Path(config.usage_spill_dir),
+            buffer_size=config.usage_buffer_size,
+            flush_interval=config.usage_flush_interval,
+        )
     providers = {p.name: make_provider(p, config, transport_factory) for p in config.providers}
     seeded = {p.name: tuple(ModelInfo(m) for m in p.models) for p in config.providers if p.models}
     runtime = Runtime(
@@ -106,17 +147,24 @@ async def open_runtime(
             types={p.name: p.type for p in config.providers},
             models=seeded,
         ),
-        usage=usage if usage is not None else LogUsageSink(),
+        usage=usage or recorder or LogUsageSink(),
+        store=store,
         deadlines=Deadlines.from_config(config),
         policy=Policy(config.usage_enabled, config.enforce_returning_usage_data),
         master_key=config.master_key.encode() if config.master_key else None,
     )
     try:
         async with trio.open_nursery() as nursery:
+            if recorder is not None:
+                await nursery.start(recorder.serve)
+                if config.usage_retention_days:
+                    nursery.start_soon(runtime.serve_retention)
             await nursery.start(runtime.serve_model_refresh)
             yield runtime
-            nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()  # the recorder writes (or spills) what it holds
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(5.0):
             for provider in providers.values():
                 await provider.client.aclose()
+            if store is not None:
+                await trio.to_thread.run_sync(store.close)

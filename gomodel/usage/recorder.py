@@ -82,6 +82,7 @@ class UsageRecorder:
     _spilled: int = attrs.field(default=0, init=False)
     _replayed: int = attrs.field(default=0, init=False)
     _failed_writes: int = attrs.field(default=0, init=False)
+    _prepared: bool = attrs.field(default=False, init=False)  # migrated, old spills replayed
 
     def __attrs_post_init__(self) -> None:
         # Bounded: a full channel spills to disk rather than growing without limit.
@@ -120,12 +121,14 @@ class UsageRecorder:
         )
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Replay old spill files, then write batches until cancelled; flush on the way out."""
-        await self.offload(self.store.migrate)
-        await self._replay_spills()
+        """Write batches until cancelled; flush on the way out.
+
+        Storage that is down at startup does not stop the gateway: migrations and the replay
+        of old spill files are retried before each write until they succeed.
+        """
+        healthy = await self._prepare()
         task_status.started()
         delay = self.flush_interval
-        healthy = True
         try:
             while True:
                 # Collect until a batch is full (only while storage works) or the delay passes.
@@ -139,8 +142,23 @@ class UsageRecorder:
             with trio.CancelScope(shield=True):
                 await self._flush_on_shutdown()
 
+    async def _prepare(self) -> bool:
+        if self._prepared:
+            return True
+        try:
+            await self.offload(self.store.migrate)
+            await self._replay_spills()
+        except Exception as exc:
+            self._failed_writes += 1
+            log.warning("usage storage unavailable: %s; rows wait, then spill to disk", exc)
+            return False
+        self._prepared = True
+        return True
+
     async def _write_pending(self) -> bool:
         """Write what is pending, a batch at a time; on failure keep it for the next try."""
+        if not await self._prepare():
+            return False
         while self._pending:
             batch = self._pending[:BATCH_SIZE]
             try:

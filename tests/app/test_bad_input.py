@@ -14,6 +14,7 @@ from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.serve import serve_gateway
 from gomodel.testing import MockUpstream, memory_transport
+from gomodel.usage.record import MemoryUsageSink
 from tests.app.gateway import Gateway, start_gateway
 
 MESSAGES = b'"messages": [{"role": "user", "content": "hi"}]'
@@ -103,7 +104,11 @@ async def test_slow_body_is_408(tmp_path: Path, autojump_clock: trio.testing.Moc
         sent.append((trio.current_time(), message))
 
     async with trio.open_nursery() as nursery:
-        app = GatewayApp(config, transport_factory=lambda _: memory_transport(mock, nursery))
+        app = GatewayApp(
+            config,
+            transport_factory=lambda _: memory_transport(mock, nursery),
+            usage=MemoryUsageSink(),
+        )
         async with app.serving():
             scope = {
                 "type": "http",
@@ -129,7 +134,7 @@ async def test_no_provider_still_serves(
 ) -> None:
     """With no provider configured the gateway starts, says which variables to set, is
     healthy and lists no models."""
-    app = GatewayApp(load_config({}, cwd=tmp_path))
+    app = GatewayApp(load_config({}, cwd=tmp_path), usage=MemoryUsageSink())
     url = await nursery.start(serve_gateway, app)
     async with httpx.AsyncClient(base_url=url) as client:
         health = await client.get("/health")

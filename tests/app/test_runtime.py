@@ -11,6 +11,7 @@ import trio.testing
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.testing import MockUpstream, Reply, memory_transport
+from gomodel.usage.record import MemoryUsageSink
 
 
 async def _catalog_ids(app: GatewayApp) -> list[str]:
@@ -25,7 +26,11 @@ async def test_refresh_picks_up_new_models(
     mock = MockUpstream(models=("a",))
     config = load_config({"OPENAI_API_KEY": "k", "CACHE_REFRESH_INTERVAL": "60"}, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
-        app = GatewayApp(config, transport_factory=lambda _: memory_transport(mock, nursery))
+        app = GatewayApp(
+            config,
+            transport_factory=lambda _: memory_transport(mock, nursery),
+            usage=MemoryUsageSink(),
+        )
         async with app.serving() as runtime:
             await runtime.initial_load.wait()
             assert await _catalog_ids(app) == ["openai/a"]
@@ -58,7 +63,11 @@ async def test_failed_list_falls_back(
     env = {"OPENAI_API_KEY": "k"} | ({"OPENAI_MODELS": configured} if configured else {})
     config = load_config(env, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
-        app = GatewayApp(config, transport_factory=lambda _: memory_transport(mock, nursery))
+        app = GatewayApp(
+            config,
+            transport_factory=lambda _: memory_transport(mock, nursery),
+            usage=MemoryUsageSink(),
+        )
         async with app.serving() as runtime:
             await runtime.initial_load.wait()
             assert await _catalog_ids(app) == expected_ids
@@ -78,7 +87,11 @@ async def test_serving_does_not_wait_for_the_list(
     )
     config = load_config({"OPENAI_API_KEY": "k", "OPENAI_MODELS": "early"}, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
-        app = GatewayApp(config, transport_factory=lambda _: memory_transport(mock, nursery))
+        app = GatewayApp(
+            config,
+            transport_factory=lambda _: memory_transport(mock, nursery),
+            usage=MemoryUsageSink(),
+        )
         async with app.serving() as runtime:
             assert trio.current_time() == 0
             assert await _catalog_ids(app) == ["openai/early"]

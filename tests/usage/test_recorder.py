@@ -190,3 +190,27 @@ async def test_shutdown_flushes_or_spills(
     stats = recorder.statistics()
     assert stats.written + stats.spilled == 7
     assert (stats.spilled == 7) is down
+
+
+async def test_storage_down_at_startup(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Storage that is down at startup does not stop the recorder; rows land when it is back."""
+
+    class NotYet(FakeStore):
+        def migrate(self) -> None:
+            if self.down:
+                raise ConnectionError("no database yet")
+
+    store = NotYet()
+    store.down = True
+    recorder = _recorder(store, tmp_path, flush_interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        recorder.record(_record(1))
+        await trio.sleep(10)
+        assert store.rows == {}
+        store.down = False
+        await trio.sleep(40)
+        assert len(store.rows) == 1
+        nursery.cancel_scope.cancel()
