@@ -7,9 +7,7 @@ computed from the rows must agree exactly.
 
 from __future__ import annotations
 
-import os
 import random
-import secrets
 import sqlite3
 import threading
 import uuid
@@ -32,35 +30,14 @@ from gomodel.storage.base import SQLUsageStore
 from gomodel.storage.postgres import PostgresStore
 from gomodel.storage.queries import UsageQuery, log_entry, parse_usage_query
 from gomodel.usage.row import UsageRow
+from tests.storage.pg import PG_URL, pg_schema, terminate
 
-PG_URL = os.environ.get("GOMODEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham"]
 TODAY = date(2025, 4, 10)
 
 
 # -- where the stores live --------------------------------------------------------------------
-
-
-def terminate(admin: psycopg.Connection[Any], application_name: str) -> list[tuple[Any, ...]]:
-    """Ends the server side of every connection that gave this name."""
-    sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s"
-    return admin.execute(sql, [application_name]).fetchall()
-
-
-@contextmanager
-def pg_schema() -> Iterator[str]:
-    """A URL whose connections use a fresh schema (dropped afterwards) and name themselves."""
-    name = f"gm_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{name}&application_name={name}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            terminate(admin, name)
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 @contextmanager
