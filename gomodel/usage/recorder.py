@@ -83,6 +83,7 @@ class UsageRecorder:
     _replayed: int = attrs.field(default=0, init=False)
     _failed_writes: int = attrs.field(default=0, init=False)
     _prepared: bool = attrs.field(default=False, init=False)  # migrated, old spills replayed
+    _spill_waiting: bool = attrs.field(default=False, init=False)  # rows on disk to replay
 
     def __attrs_post_init__(self) -> None:
         # Bounded: a full channel spills to disk rather than growing without limit.
@@ -171,6 +172,12 @@ class UsageRecorder:
                 return False
             del self._pending[: len(batch)]
             self._written += len(batch)
+        if self._spill_waiting:  # storage works again: the rows set aside on disk go in too
+            try:
+                await self._replay_spills()
+            except Exception as exc:
+                log.warning("replaying spilled usage rows failed, will retry: %s", exc)
+                self._spill_waiting = True
         return True
 
     def _bound_pending(self) -> None:
@@ -200,28 +207,38 @@ class UsageRecorder:
             spill.flush()
             os.fsync(spill.fileno())
         self._spilled += len(rows)
+        self._spill_waiting = True
         log.warning("%s: %d usage rows written to %s", why, len(rows), self.spill_path)
 
     async def _replay_spills(self) -> None:
+        """Write spilled rows to storage: this process's own (set aside first, so new spills
+        start a new file) and those of processes that are gone."""
         if not self.spill_dir.is_dir():
             return
+        if self.spill_path.exists():
+            self.spill_path.rename(
+                self.spill_dir / f"usage-spill-{self.process_id}.{uuid.uuid4().hex}.jsonl"
+            )
+        self._spill_waiting = False
         for path in sorted(self.spill_dir.glob("usage-spill-*.jsonl")):
-            if path == self.spill_path or _owner_alive(path):
+            if _appended_by_another_process(path):
                 continue
-            rows = [from_json_line(line) for line in path.read_bytes().splitlines() if line.strip()]
+            data = await self.offload(path.read_bytes)
+            rows = [from_json_line(line) for line in data.splitlines() if line.strip()]
             for start in range(0, len(rows), BATCH_SIZE):
                 await self.offload(self.store.insert, rows[start : start + BATCH_SIZE])
-            path.unlink()
+            path.unlink(missing_ok=True)  # another replica may have replayed it too
             self._replayed += len(rows)
             log.info("replayed %d spilled usage rows from %s", len(rows), path)
 
 
-def _owner_alive(path: Path) -> bool:
-    """Whether the process that writes this spill file still runs (it may append more)."""
-    try:
-        pid = int(path.stem.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
+def _appended_by_another_process(path: Path) -> bool:
+    """A live spill file (``usage-spill-<pid>.jsonl``, not a set-aside one) whose process
+    still runs: it may append more, so it is that process's to replay."""
+    name = path.name.removeprefix("usage-spill-").removesuffix(".jsonl")
+    if not name.isdigit() or int(name) == os.getpid():
         return False
+    pid = int(name)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

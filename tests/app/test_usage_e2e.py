@@ -21,13 +21,14 @@ from typing import Any
 
 import httpx
 import orjson
+import psycopg
 import trio
 
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.serve import serve_gateway
 from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
-from tests.storage.pg import pg_schema
+from tests.storage.pg import PG_URL, pg_schema
 
 HI = [{"role": "user", "content": "hi"}]
 HEADERS = {"authorization": "Bearer mk"}
@@ -208,3 +209,45 @@ async def test_sigterm_under_load_loses_nothing(nursery: trio.Nursery, tmp_path:
         [(rows, tokens)] = db.execute("SELECT count(*), sum(total_tokens) FROM usage").fetchall()
     assert rows == 20
     assert tokens == 20 * 30
+
+
+async def test_storage_outage_mid_run_loses_nothing(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """PostgreSQL's usage table disappears mid-run (schema renamed away) and comes back: rows
+    made meanwhile wait, spill past the buffer, and all land once storage is back."""
+    mock = MockUpstream(models=("gpt-4o",))
+    upstream = await nursery.start(serve_mock_upstream, mock)
+    with pg_schema() as pg_url:
+        schema = pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
+        env = {
+            "OPENAI_API_KEY": "k",
+            "OPENAI_BASE_URL": upstream,
+            "STORAGE_TYPE": "postgresql",
+            "POSTGRES_URL": pg_url,
+            "USAGE_FLUSH_INTERVAL": "0.05",
+            "USAGE_BUFFER_SIZE": "3",  # a small bound: most rows spill to disk meanwhile
+            "USAGE_SPILL_DIR": str(tmp_path / "spill"),
+        }
+        async with (
+            gateway(env, tmp_path) as url,
+            httpx.AsyncClient(base_url=url + "/v1", headers=HEADERS) as client,
+        ):
+
+            async def chat(n: int) -> None:
+                for _ in range(n):
+                    response = await client.post(
+                        "/chat/completions", json={"model": "gpt-4o", "messages": HI}
+                    )
+                    assert response.status_code == 200
+
+            await chat(2)
+            await trio.sleep(0.3)
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute(f"ALTER SCHEMA {schema} RENAME TO {schema}_away")
+                await chat(10)  # storage is "down": these rows cannot be written
+                await trio.sleep(0.5)
+                admin.execute(f"ALTER SCHEMA {schema}_away RENAME TO {schema}")
+        # The restart replays what was spilled; the recorder retried what it held.
+        async with gateway(env, tmp_path) as url:
+            answers = await _admin(url)
+    assert answers["summary"]["total_requests"] == 12
+    assert answers["summary"]["total_tokens"] == 12 * 30

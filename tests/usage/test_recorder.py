@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -213,4 +214,25 @@ async def test_storage_down_at_startup(
         store.down = False
         await trio.sleep(40)
         assert len(store.rows) == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_spilled_rows_replayed_once_storage_recovers(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Rows spilled during an outage go in when storage recovers, without waiting for a
+    restart; the spill file is gone afterwards."""
+    store = FakeStore()
+    store.down = True
+    recorder = _recorder(store, tmp_path, flush_interval=1.0, buffer_size=2)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(10):
+            recorder.record(_record(i))
+            await trio.sleep(0.5)
+        assert recorder.statistics().spilled > 0
+        store.down = False
+        await trio.sleep(60)
+        assert len(store.rows) == 10
+        assert not [p for p in os.listdir(tmp_path) if p.startswith("usage-spill-")]
         nursery.cancel_scope.cancel()
