@@ -154,6 +154,9 @@ class ServerSection:
     master_key: str | None = attrs.field(default=None, repr=False)
     body_size_limit: SizeValue | None = None
     body_read_timeout: DurationValue | None = None
+    shutdown_grace_period: DurationValue | None = None
+    keep_alive_timeout: DurationValue | None = None
+    trusted_proxy_hops: int | None = None
 
 
 @attrs.frozen

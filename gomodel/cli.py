@@ -139,6 +139,12 @@ def _run_workers(config: Config, workers: int, config_path: str | None) -> int:
 
     if config_path:  # each worker process loads the configuration again from the environment
         os.environ["GOMODEL_CONFIG"] = os.path.abspath(config_path)
-    hconfig = hypercorn_config(config.host, config.port, workers=workers)
+    hconfig = hypercorn_config(
+        config.host,
+        config.port,
+        workers=workers,
+        keep_alive_timeout=config.keep_alive_timeout,
+        graceful_timeout=config.shutdown_grace_period,
+    )
     hconfig.application_path = "gomodel.asgi:app"
     return run(hconfig)

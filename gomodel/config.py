@@ -71,6 +71,9 @@ class Config:
     master_key: str | None = attrs.field(default=None, repr=False)
     body_size_limit: int = 10 * MiB
     body_read_timeout: float = 30.0  # whole request body must arrive within this
+    shutdown_grace_period: float = 30.0  # in-flight requests may finish this long after SIGTERM
+    keep_alive_timeout: float = 75.0  # idle client connections; above nginx's upstream 60 s
+    trusted_proxy_hops: int = 0  # X-Forwarded-For entries set by proxies we trust
     http_timeout: float = 600.0  # total deadline of one upstream exchange
     http_response_header_timeout: float = 600.0
     http_stream_idle_timeout: float = 300.0  # max gap between upstream stream bytes
@@ -278,6 +281,11 @@ _SETTINGS = tuple(
         ("body_size_limit", "BODY_SIZE_LIMIT", "server.body_size_limit",
          _size_kind(KiB, 100 * MiB)),
         ("body_read_timeout", "BODY_READ_TIMEOUT", "server.body_read_timeout", _DURATION),
+        ("shutdown_grace_period", "SHUTDOWN_GRACE_PERIOD", "server.shutdown_grace_period",
+         _DURATION),
+        ("keep_alive_timeout", "KEEP_ALIVE_TIMEOUT", "server.keep_alive_timeout", _DURATION),
+        ("trusted_proxy_hops", "TRUSTED_PROXY_HOPS", "server.trusted_proxy_hops",
+         _int_kind(0, 10)),
         ("http_timeout", "HTTP_TIMEOUT", "http.timeout", _DURATION),
         ("http_response_header_timeout", "HTTP_RESPONSE_HEADER_TIMEOUT",
          "http.response_header_timeout", _DURATION),

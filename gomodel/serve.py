@@ -26,13 +26,20 @@ KEEP_ALIVE_TIMEOUT = 75.0
 GRACEFUL_TIMEOUT = 30.0
 
 
-def hypercorn_config(host: str, port: int, *, workers: int = 1) -> hypercorn.config.Config:
+def hypercorn_config(
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+    graceful_timeout: float = GRACEFUL_TIMEOUT,
+) -> hypercorn.config.Config:
     config = hypercorn.config.Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.worker_class = "trio"
     config.workers = workers
-    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
-    config.graceful_timeout = GRACEFUL_TIMEOUT
+    config.keep_alive_timeout = keep_alive_timeout
+    config.graceful_timeout = graceful_timeout
     config.accesslog = None
     return config
 
@@ -50,13 +57,17 @@ async def serve_gateway(
     port: int = 0,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+    graceful_timeout: float = GRACEFUL_TIMEOUT,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns; reports the base URL when listening."""
     serve = partial(
         hypercorn.trio.serve,
         app,  # type: ignore[arg-type]
-        hypercorn_config(host, port),
+        hypercorn_config(
+            host, port, keep_alive_timeout=keep_alive_timeout, graceful_timeout=graceful_timeout
+        ),
         shutdown_trigger=shutdown_trigger or trio.sleep_forever,
     )
     async with trio.open_nursery() as nursery:

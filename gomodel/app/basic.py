@@ -1,15 +1,38 @@
-"""The small routes: ``/health`` and ``/v1/models``."""
+"""The small routes: ``/health`` (alive), ``/ready`` (able to serve) and ``/v1/models``."""
 
 from __future__ import annotations
 
+import trio
+
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_json
+from gomodel.errors import UpstreamUnavailable
 
-__all__ = ["health", "list_models"]
+__all__ = ["health", "list_models", "ready"]
+
+# The storage check of the readiness probe gives up after this long.
+READY_STORAGE_TIMEOUT = 2.0
 
 
 async def health(ctx: RequestContext) -> None:
     await send_json(ctx.send, 200, {"status": "ok"}, ctx.headers)
+
+
+async def ready(ctx: RequestContext) -> None:
+    """200 once the model lists are loaded and usage storage answers; 503 naming what is not."""
+    runtime = ctx.runtime
+    if not runtime.initial_load.is_set():
+        raise UpstreamUnavailable("not ready: the model lists are still loading", code="not_ready")
+    if runtime.store is not None:
+        try:
+            with trio.fail_after(READY_STORAGE_TIMEOUT):
+                await trio.to_thread.run_sync(runtime.store.ping, abandon_on_cancel=True)
+        except Exception as exc:
+            raise UpstreamUnavailable(
+                f"not ready: usage storage does not answer: {exc or type(exc).__name__}",
+                code="not_ready",
+            )
+    await send_json(ctx.send, 200, {"status": "ready"}, ctx.headers)
 
 
 async def list_models(ctx: RequestContext) -> None:

@@ -13,6 +13,7 @@ from gomodel.app.context import RequestContext
 from gomodel.app.render import send_raw_json
 from gomodel.app.runtime import INITIAL_LOAD_WAIT, Runtime
 from gomodel.errors import ModelNotFound
+from gomodel.ingress.forwarded import client_address
 from gomodel.ingress.semantics import ChatSemantics, parse_chat
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
@@ -170,10 +171,13 @@ def _finish(
         latency_ms=latency * 1000,
         ttfb_ms=None if first_byte_at is None else (first_byte_at - received_at) * 1000,
         overhead_ms=max(latency - upstream_seconds, 0.0) * 1000,
+        client=client_address(ctx.snapshot, ctx.runtime.config.trusted_proxy_hops),
     )
     log.info(
-        "chat request_id=%s provider=%s model=%s route=%s stream=%s status=%d termination=%s",
+        "chat request_id=%s client=%s provider=%s model=%s route=%s stream=%s status=%d "
+        "termination=%s",
         record.request_id,
+        record.client,
         record.provider,
         record.model,
         call.route.header,

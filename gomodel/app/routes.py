@@ -9,7 +9,7 @@ from gomodel.app.admin import (
     usage_summary,
     usage_user_paths,
 )
-from gomodel.app.basic import health, list_models
+from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
 from gomodel.app.context import Handler
 
@@ -17,6 +17,7 @@ __all__ = ["PUBLIC", "ROUTES"]
 
 ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
+    "/ready": {"GET": ready},
     "/v1/models": {"GET": list_models},
     "/v1/chat/completions": {"POST": chat_completions},
     "/admin/api/v1/usage/summary": {"GET": usage_summary},
@@ -27,4 +28,4 @@ ROUTES: dict[str, dict[str, Handler]] = {
 }
 
 # Paths served without authentication.
-PUBLIC = frozenset({"/health"})
+PUBLIC = frozenset({"/health", "/ready"})

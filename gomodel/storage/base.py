@@ -81,6 +81,7 @@ COLUMNS = (
     "ttfb_ms",
     "overhead_ms",
     "raw_usage",
+    "client",
 )
 
 
@@ -113,6 +114,9 @@ class UsageStore(Protocol):
 
     def count(self) -> int:
         """How many rows are stored."""
+
+    def ping(self) -> None:
+        """Raise unless storage answers (and its schema is there): the readiness probe."""
 
     def close(self) -> None:
         """Release the connection; idempotent."""
@@ -179,6 +183,7 @@ MIGRATIONS = (
             "CREATE INDEX usage_request_id_idx ON usage (request_id)",
         ),
     ),
+    Migration(2, "client address", ("ALTER TABLE usage ADD COLUMN client TEXT",)),
 )
 
 
@@ -377,6 +382,9 @@ class SQLUsageStore(abc.ABC):
     def count(self) -> int:
         ((n,),) = self._run(lambda s: s.fetch("SELECT count(*) FROM usage"), write=False)
         return int(n)
+
+    def ping(self) -> None:
+        self._run(lambda s: s.fetch("SELECT 1 FROM usage LIMIT 1"), write=False)
 
 
 def _row(values: Sequence[Any]) -> UsageRow:

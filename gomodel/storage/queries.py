@@ -283,6 +283,7 @@ def log_entry(row: UsageRow) -> dict[str, Any]:
         "ttfb_ms": row.ttfb_ms,
         "overhead_ms": row.overhead_ms,
         "raw_data": dict(row.raw_usage),
+        "client": row.client,
     }
 
 

@@ -38,6 +38,7 @@ class UsageRecord:
     latency_ms: float | None = None  # request received -> last byte handed to the server
     ttfb_ms: float | None = None  # request received -> first byte handed to the server
     overhead_ms: float | None = None  # latency minus the time spent waiting on the upstream
+    client: str | None = None  # the client's address, past TRUSTED_PROXY_HOPS proxies
 
 
 class UsageSink(Protocol):

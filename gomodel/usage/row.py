@@ -66,6 +66,7 @@ class UsageRow:
     overhead_ms: float | None = None
     provider_id: str | None = None
     raw_usage: Mapping[str, Any] = attrs.field(factory=dict)
+    client: str | None = None  # the client's address (X-Forwarded-For past trusted proxies)
 
 
 def _text(value: str) -> str:
@@ -168,6 +169,7 @@ def row_from_record(
         overhead_ms=overhead_ms,
         provider_id=None if record.provider_id is None else _text(record.provider_id),
         raw_usage=_plain_json(counts.raw),
+        client=None if record.client is None else _text(record.client),
     )
 
 

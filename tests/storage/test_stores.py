@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from gomodel.errors import ConfigError
 from gomodel.storage import SQLiteStore, open_store
-from gomodel.storage.base import SQLUsageStore
+from gomodel.storage.base import MIGRATIONS, SQLUsageStore
 from gomodel.storage.postgres import PostgresStore
 from gomodel.storage.queries import UsageQuery, log_entry, parse_usage_query
 from gomodel.usage.row import UsageRow
@@ -367,8 +367,8 @@ def test_migrate_twice_is_idempotent(where: tuple[str, str]) -> None:
         assert s.count() == 3
     finally:
         s.close()
-    versions = fetch(*where, "SELECT component, version FROM gomodel_migrations")
-    assert versions == [("usage", 1)]
+    versions = fetch(*where, "SELECT component, version FROM gomodel_migrations ORDER BY version")
+    assert versions == [("usage", m.version) for m in MIGRATIONS]
 
 
 def test_concurrent_migrate(where: tuple[str, str]) -> None:
@@ -396,7 +396,7 @@ def test_concurrent_migrate(where: tuple[str, str]) -> None:
     finally:
         for s in stores:
             s.close()
-    assert fetch(*where, "SELECT count(*) FROM gomodel_migrations") == [(1,)]
+    assert fetch(*where, "SELECT count(*) FROM gomodel_migrations") == [(len(MIGRATIONS),)]
 
 
 def test_insert_skips_ids_already_stored(store: SQLUsageStore) -> None:

@@ -1,0 +1,87 @@
+"""Probes and forwarded headers: /health, /ready, the client address behind a proxy."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import attrs
+import httpx
+import trio
+
+from gomodel.app.asgi import GatewayApp
+from gomodel.config import load_config
+from gomodel.serve import serve_gateway
+from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
+from tests.app.gateway import start_gateway
+
+
+async def _gateway(nursery: trio.Nursery, tmp_path: Path, **env: str) -> tuple[str, GatewayApp]:
+    mock = MockUpstream(models=("gpt-4o",))
+    mock.script(attrs.evolve(Reply.json({"data": [{"id": "gpt-4o"}]}), headers_delay=1.0))
+    upstream = await nursery.start(serve_mock_upstream, mock)
+    config = load_config(
+        {
+            "OPENAI_API_KEY": "k",
+            "OPENAI_BASE_URL": upstream,
+            "SQLITE_PATH": str(tmp_path / "u.db"),
+            "USAGE_SPILL_DIR": str(tmp_path),
+            **env,
+        },
+        cwd=tmp_path,
+    )
+    app = GatewayApp(config)
+    return await nursery.start(partial(serve_gateway, app)), app
+
+
+async def test_ready_after_models_and_storage(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """/ready is 503 while the model lists load, 200 once they have and storage answers;
+    /health is 200 throughout."""
+    url, app = await _gateway(nursery, tmp_path)
+    async with httpx.AsyncClient(base_url=url) as client:
+        early = await client.get("/ready")
+        alive = await client.get("/health")
+        assert app.runtime is not None
+        await app.runtime.initial_load.wait()
+        later = await client.get("/ready")
+    assert alive.status_code == 200
+    assert early.status_code == 503
+    assert early.json()["error"]["code"] == "not_ready"
+    assert "model lists" in early.json()["error"]["message"]
+    assert later.status_code == 200
+    assert later.json() == {"status": "ready"}
+
+
+async def test_not_ready_without_storage(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """With its PostgreSQL unreachable the gateway still serves, but /ready says why not."""
+    url, app = await _gateway(
+        nursery,
+        tmp_path,
+        STORAGE_TYPE="postgresql",
+        POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test?connect_timeout=1",
+    )
+    assert app.runtime is not None
+    await app.runtime.initial_load.wait()
+    async with httpx.AsyncClient(base_url=url) as client:
+        probe = await client.get("/ready")
+        chat = await client.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert probe.status_code == 503
+    assert "usage storage" in probe.json()["error"]["message"]
+    assert chat.status_code == 200  # usage waits (and spills) while storage is away
+
+
+async def test_client_address_behind_trusted_proxy(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """With TRUSTED_PROXY_HOPS=1 the usage row names the address nginx saw, not one the
+    client made up."""
+    gw = await start_gateway(nursery, tmp_path, {"TRUSTED_PROXY_HOPS": "1"})
+    async with gw.http() as client:
+        await client.post(
+            "/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"x-forwarded-for": "6.6.6.6, 203.0.113.7"},
+        )
+    [record] = await gw.records(1)
+    assert record.client == "203.0.113.7"
