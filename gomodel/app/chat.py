@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import logging
-
 import attrs
 import httpx
 import trio
 
+from gomodel.app.accounting import record_usage, resolve_model
 from gomodel.app.chat_dialects import DIALECTS, ChatDialect
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_raw_json
-from gomodel.app.runtime import INITIAL_LOAD_WAIT, Runtime
-from gomodel.errors import ModelNotFound
-from gomodel.ingress.forwarded import client_address
 from gomodel.ingress.semantics import ChatSemantics, parse_chat
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
 from gomodel.routing.decision import Route, decide
-from gomodel.routing.resolve import Resolution, resolve
+from gomodel.routing.resolve import Resolution
 from gomodel.termination import Termination
 from gomodel.usage.extract import Usage
-from gomodel.usage.record import UsageRecord
 
 __all__ = ["chat_completions"]
-
-log = logging.getLogger("gomodel.chat")
 
 ENDPOINT = "/v1/chat/completions"
 
@@ -49,7 +42,7 @@ async def chat_completions(ctx: RequestContext) -> None:
     runtime = ctx.runtime
     semantics = parse_chat(ctx.snapshot.body)
     ctx.user_path = normalize_user_path(ctx.snapshot.header(b"x-gomodel-user-path"))
-    resolution = await _resolve(runtime, semantics)
+    resolution = await resolve_model(runtime, semantics.model, semantics.provider)
     provider = runtime.providers[resolution.provider]
     route = decide(semantics, resolution, provider.spec, runtime.policy)
     ctx.headers.append((b"x-gomodel-route", route.header.encode()))
@@ -66,18 +59,6 @@ async def chat_completions(ctx: RequestContext) -> None:
         await _stream(call, request)
     else:
         await _unary(call, request)
-
-
-async def _resolve(runtime: Runtime, semantics: ChatSemantics) -> Resolution:
-    try:
-        return resolve(semantics.model, semantics.provider, runtime.catalog)
-    except ModelNotFound:
-        if runtime.initial_load.is_set():
-            raise
-    # The first model list load is still running: give it a moment, then decide.
-    with trio.move_on_after(INITIAL_LOAD_WAIT):
-        await runtime.initial_load.wait()
-    return resolve(semantics.model, semantics.provider, runtime.catalog)
 
 
 async def _unary(call: _Call, request: httpx.Request) -> None:
@@ -150,39 +131,20 @@ def _finish(
     first_byte_at: float | None,
     upstream_seconds: float,
 ) -> None:
-    ctx = call.ctx
-    received_at = ctx.snapshot.received_at
-    latency = trio.current_time() - received_at
-    record = UsageRecord(
-        request_id=ctx.snapshot.request_id,
-        provider=call.provider.name,
-        provider_type=call.provider.spec.type,
-        requested_model=call.resolution.requested,
-        model=model or call.resolution.model,
+    record_usage(
+        call.ctx,
         endpoint=ENDPOINT,
+        provider=call.provider,
+        resolution=call.resolution,
         route=call.route.kind.value,
+        route_header=call.route.header,
         stream=stream,
-        usage=usage,
-        complete=complete,
         status=status,
         termination=termination,
+        usage=usage,
+        complete=complete,
+        model=model,
         provider_id=provider_id,
-        user_path=ctx.user_path,
-        latency_ms=latency * 1000,
-        ttfb_ms=None if first_byte_at is None else (first_byte_at - received_at) * 1000,
-        overhead_ms=max(latency - upstream_seconds, 0.0) * 1000,
-        client=client_address(ctx.snapshot, ctx.runtime.config.trusted_proxy_hops),
+        first_byte_at=first_byte_at,
+        upstream_seconds=upstream_seconds,
     )
-    log.info(
-        "chat request_id=%s client=%s provider=%s model=%s route=%s stream=%s status=%d "
-        "termination=%s",
-        record.request_id,
-        record.client,
-        record.provider,
-        record.model,
-        call.route.header,
-        stream,
-        status,
-        termination.value,
-    )
-    ctx.runtime.usage.record(record)

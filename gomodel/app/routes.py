@@ -11,6 +11,7 @@ from gomodel.app.admin import (
 )
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
+from gomodel.app.embeddings import embeddings
 from gomodel.app.context import Handler
 
 __all__ = ["PUBLIC", "ROUTES"]
@@ -20,6 +21,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/ready": {"GET": ready},
     "/v1/models": {"GET": list_models},
     "/v1/chat/completions": {"POST": chat_completions},
+    "/v1/embeddings": {"POST": embeddings},
     "/admin/api/v1/usage/summary": {"GET": usage_summary},
     "/admin/api/v1/usage/daily": {"GET": usage_daily},
     "/admin/api/v1/usage/models": {"GET": usage_models},

@@ -15,7 +15,13 @@ import orjson
 
 from gomodel.errors import InvalidRequest
 
-__all__ = ["ChatSemantics", "parse_chat", "parse_json_object"]
+__all__ = [
+    "ChatSemantics",
+    "EmbeddingSemantics",
+    "parse_chat",
+    "parse_embeddings",
+    "parse_json_object",
+]
 
 # Upper bound for integer knobs such as max_tokens: far above any model, far below overflow.
 _MAX_INT = 2**31 - 1
@@ -112,6 +118,34 @@ def parse_chat(body: bytes) -> ChatSemantics:
         has_temperature="temperature" in doc,
         reasoning_effort=reasoning_effort,
     )
+
+
+@attrs.frozen(slots=True)
+class EmbeddingSemantics:
+    doc: dict[str, Any] = attrs.field(repr=False, eq=False)
+    model: str
+    provider: str | None
+
+
+def parse_embeddings(body: bytes) -> EmbeddingSemantics:
+    doc = parse_json_object(body)
+    model = doc.get("model")
+    if model is None or model == "":
+        raise InvalidRequest("model is required", param="model")
+    if not isinstance(model, str):
+        raise _wrong_type("model", "a string", model)
+    provider = doc.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        raise _wrong_type("provider", "a string", provider)
+    text = doc.get("input")
+    if text is None:
+        raise InvalidRequest("input is required", param="input")
+    if not isinstance(text, (str, list)) or (isinstance(text, list) and not text):
+        raise _wrong_type("input", "a string or a non-empty array", text)
+    dimensions = doc.get("dimensions")
+    if dimensions is not None and not _is_int(dimensions, low=1):
+        raise _wrong_type("dimensions", "a positive integer", dimensions)
+    return EmbeddingSemantics(doc=doc, model=model, provider=provider or None)
 
 
 def _is_int(value: object, *, low: int) -> bool:

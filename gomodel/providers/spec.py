@@ -51,6 +51,9 @@ class ProviderSpec:
     extra_headers: tuple[tuple[str, str], ...] = ()
     # Where the model list lives, under the base URL.
     models_path: str = "models"
+    # How embeddings are served: "openai" (POST /embeddings), "ollama" (its native /api/embed),
+    # or None: the provider has none, and the gateway says so with a 400.
+    embeddings: str | None = "openai"
 
 
 SPECS: dict[str, ProviderSpec] = {
@@ -96,6 +99,7 @@ SPECS: dict[str, ProviderSpec] = {
             base_url_required=True,
             reasoning_model_rewrite=True,
             request_id_header=None,
+            embeddings=None,
         ),
         ProviderSpec("groq", Dialect.OPENAI, "https://api.groq.com/openai/v1"),
         ProviderSpec("xai", Dialect.OPENAI, "https://api.x.ai/v1"),
@@ -106,9 +110,15 @@ SPECS: dict[str, ProviderSpec] = {
             request_id_header="X-Request-Id",
             reasoning_effort_field=True,
         ),
-        ProviderSpec("ollama", Dialect.OPENAI, "http://localhost:11434/v1", key_required=False),
+        ProviderSpec(
+            "ollama",
+            Dialect.OPENAI,
+            "http://localhost:11434/v1",
+            key_required=False,
+            embeddings="ollama",
+        ),
         ProviderSpec("vllm", Dialect.OPENAI, "http://localhost:8000/v1", key_required=False),
-        ProviderSpec("deepseek", Dialect.OPENAI, "https://api.deepseek.com/v1"),
+        ProviderSpec("deepseek", Dialect.OPENAI, "https://api.deepseek.com/v1", embeddings=None),
         ProviderSpec(
             "anthropic",
             Dialect.ANTHROPIC,
@@ -117,6 +127,7 @@ SPECS: dict[str, ProviderSpec] = {
             request_id_header="X-Request-Id",
             extra_headers=(("anthropic-version", "2023-06-01"),),
             models_path="models?limit=1000",
+            embeddings=None,
         ),
     )
 }
