@@ -11,8 +11,8 @@ from gomodel.app.admin import (
 )
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
-from gomodel.app.embeddings import embeddings
 from gomodel.app.context import Handler
+from gomodel.app.embeddings import embeddings
 
 __all__ = ["PUBLIC", "ROUTES"]
 

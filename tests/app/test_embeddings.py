@@ -90,8 +90,8 @@ async def test_ollama_native_embed(nursery: trio.Nursery, tmp_path: Path) -> Non
         ),
         path="/api/embed",
     )
+    # An empty OPENAI_API_KEY drops the OpenAI provider: Ollama serves alone.
     gw = await start_gateway(nursery, tmp_path, {"OPENAI_API_KEY": "", "OLLAMA_BASE_URL": upstream})
-    gw = Gateway(gw.url, mock, gw.usage)
     async with gw.http() as client:
         response = await client.post(
             "/embeddings", json={"model": "nomic-embed-text", "input": ["a", "b"]}
