@@ -12,7 +12,7 @@ import trio
 
 from gomodel.app.context import RequestContext
 from gomodel.app.runtime import INITIAL_LOAD_WAIT, Runtime
-from gomodel.errors import ModelNotFound
+from gomodel.errors import GatewayError, ModelNotFound, UpstreamTimeout
 from gomodel.ingress.forwarded import client_address
 from gomodel.providers.client import Provider
 from gomodel.routing.resolve import Resolution, resolve
@@ -20,7 +20,7 @@ from gomodel.termination import Termination
 from gomodel.usage.extract import Usage
 from gomodel.usage.record import UsageRecord
 
-__all__ = ["record_usage", "resolve_model"]
+__all__ = ["record_usage", "resolve_model", "termination_for"]
 
 log = logging.getLogger("gomodel.requests")
 
@@ -35,6 +35,19 @@ async def resolve_model(runtime: Runtime, model: str, provider_hint: str | None)
     with trio.move_on_after(INITIAL_LOAD_WAIT):
         await runtime.initial_load.wait()
     return resolve(model, provider_hint, runtime.catalog)
+
+
+def termination_for(error: GatewayError) -> Termination:
+    """How a non-streamed exchange ended, from the error it raised."""
+    if isinstance(error, UpstreamTimeout):
+        return (
+            Termination.DEADLINE
+            if error.code == "deadline_exceeded"
+            else Termination.HEADER_TIMEOUT
+        )
+    if error.code in ("upstream_unreachable", "upstream_pool_exhausted"):
+        return Termination.CONNECT_ERROR
+    return Termination.UPSTREAM_ERROR
 
 
 def record_usage(

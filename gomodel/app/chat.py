@@ -6,15 +6,17 @@ import attrs
 import httpx
 import trio
 
-from gomodel.app.accounting import record_usage, resolve_model
+from gomodel.app.accounting import record_usage, resolve_model, termination_for
 from gomodel.app.chat_dialects import DIALECTS, ChatDialect
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_raw_json
+from gomodel.errors import GatewayError
 from gomodel.ingress.semantics import ChatSemantics, parse_chat
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
+from gomodel.relay.watch import ClientGone
 from gomodel.routing.decision import Route, decide
 from gomodel.routing.resolve import Resolution
 from gomodel.termination import Termination
@@ -63,12 +65,16 @@ async def chat_completions(ctx: RequestContext) -> None:
 
 async def _unary(call: _Call, request: httpx.Request) -> None:
     ctx = call.ctx
-    result = await fetch(
-        call.provider,
-        request,
-        receive=ctx.receive,
-        deadlines=ctx.runtime.deadlines,
-    )
+    try:
+        result = await fetch(
+            call.provider, request, receive=ctx.receive, deadlines=ctx.runtime.deadlines
+        )
+    except ClientGone:
+        _finish_failed(call, 499, Termination.CLIENT_DISCONNECT)
+        raise
+    except GatewayError as error:
+        _finish_failed(call, error.status, termination_for(error))
+        raise
     answer = call.dialect.answer(result.body, call.provider.name, call.created)
     _finish(
         call,
@@ -116,6 +122,22 @@ async def _stream(call: _Call, request: httpx.Request) -> None:
         )
     if relay.error is not None:
         raise relay.error
+
+
+def _finish_failed(call: _Call, status: int, termination: Termination) -> None:
+    """A failed non-streamed exchange leaves its row too, without counts."""
+    _finish(
+        call,
+        stream=False,
+        status=status,
+        termination=termination,
+        usage=None,
+        complete=False,
+        model=None,
+        provider_id=None,
+        first_byte_at=None,
+        upstream_seconds=trio.current_time() - call.ctx.snapshot.received_at,
+    )
 
 
 def _finish(

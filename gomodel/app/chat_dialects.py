@@ -17,22 +17,20 @@ import orjson
 from gomodel.errors import UpstreamError
 from gomodel.ingress.semantics import ChatSemantics
 from gomodel.providers.spec import Dialect
-from gomodel.relay.stream import StreamObserver
 from gomodel.routing.decision import Route
 from gomodel.routing.rewrite import upstream_body
 from gomodel.translate.anthropic_request import chat_to_messages
 from gomodel.translate.anthropic_response import messages_to_chat, usage_from_anthropic
 from gomodel.translate.anthropic_stream import AnthropicChatStream
+from gomodel.translate.chain import StreamTranslator
 from gomodel.usage.chat_stream import ChatStreamObserver
 from gomodel.usage.extract import Usage, usage_from_object
 
 __all__ = ["DIALECTS", "Answer", "ChatDialect", "ChatObserver"]
 
 
-class ChatObserver(StreamObserver, Protocol):
-    usage: Usage | None
-    model: str | None
-    provider_id: str | None
+# What a chat stream observer exposes: the relay's protocol plus what it counted.
+ChatObserver = StreamTranslator
 
 
 @attrs.frozen

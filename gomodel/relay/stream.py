@@ -59,8 +59,13 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
 class StreamObserver(Protocol):
     """Sees each upstream event and says what the client gets for it (``None``: nothing)."""
 
-    done: bool  # the stream's terminal event arrived
-    error: GatewayError | None  # the upstream reported a failure in-band (Anthropic ``error``)
+    @property
+    def done(self) -> bool:
+        """The stream's terminal event arrived."""
+
+    @property
+    def error(self) -> GatewayError | None:
+        """The upstream reported a failure in-band (Anthropic's ``error`` event)."""
 
     def feed(self, event: Event) -> bytes | None: ...
 

@@ -166,6 +166,8 @@ async def test_upstream_429_keeps_retry_after(gw: Gateway) -> None:
     assert info.value.response.headers["retry-after"] == "3"
     assert info.value.code == "rate_limit_exceeded"
     assert "slow down" in info.value.message
+    [record] = await gw.records(1)  # a failed request that reached the provider leaves a row
+    assert (record.status, record.termination.value, record.usage) == (429, "upstream_error", None)
 
 
 async def test_upstream_html_502_not_relayed(gw: Gateway) -> None:
