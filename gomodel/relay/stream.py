@@ -257,9 +257,13 @@ class StreamRelay:
     async def _write_downstream(self, channel: trio.MemoryReceiveChannel[bytes | _Failed]) -> None:
         async with channel:
             async for item in channel:
-                failure: _Failed | None = item if isinstance(item, _Failed) else None
-                batch: list[bytes] = [] if failure else [item]  # type: ignore[list-item]
-                while failure is None:
+                failure: _Failed | None = None
+                batch: list[bytes] = []
+                if isinstance(item, _Failed):
+                    failure = item
+                else:
+                    batch.append(item)
+                while failure is None:  # events already waiting share one send
                     try:
                         more = channel.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
