@@ -13,6 +13,7 @@ from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
 from gomodel.app.context import Handler
 from gomodel.app.embeddings import embeddings
+from gomodel.app.responses import responses
 
 __all__ = ["PUBLIC", "ROUTES"]
 
@@ -22,6 +23,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/models": {"GET": list_models},
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
+    "/v1/responses": {"POST": responses},
     "/admin/api/v1/usage/summary": {"GET": usage_summary},
     "/admin/api/v1/usage/daily": {"GET": usage_daily},
     "/admin/api/v1/usage/models": {"GET": usage_models},

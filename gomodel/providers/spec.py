@@ -54,6 +54,9 @@ class ProviderSpec:
     # How embeddings are served: "openai" (POST /embeddings), "ollama" (its native /api/embed),
     # or None: the provider has none, and the gateway says so with a 400.
     embeddings: str | None = "openai"
+    # Serves POST /responses itself (OpenAI's Responses API); otherwise the gateway translates
+    # Responses requests to chat completions and back.
+    native_responses: bool = False
 
 
 SPECS: dict[str, ProviderSpec] = {
@@ -65,6 +68,7 @@ SPECS: dict[str, ProviderSpec] = {
             "https://api.openai.com/v1",
             reasoning_model_rewrite=True,
             request_id_header="X-Client-Request-Id",
+            native_responses=True,
         ),
         ProviderSpec(
             "azure",
@@ -76,6 +80,7 @@ SPECS: dict[str, ProviderSpec] = {
             default_api_version="2024-10-21",
             reasoning_model_rewrite=True,
             request_id_header="X-Client-Request-Id",
+            native_responses=True,
         ),
         ProviderSpec(
             "openrouter",
@@ -84,6 +89,7 @@ SPECS: dict[str, ProviderSpec] = {
             attribution_headers=True,
             reasoning_model_rewrite=True,
             request_id_header="X-Client-Request-Id",
+            native_responses=True,
         ),
         ProviderSpec(
             "zai",
@@ -100,9 +106,10 @@ SPECS: dict[str, ProviderSpec] = {
             reasoning_model_rewrite=True,
             request_id_header=None,
             embeddings=None,
+            native_responses=True,
         ),
         ProviderSpec("groq", Dialect.OPENAI, "https://api.groq.com/openai/v1"),
-        ProviderSpec("xai", Dialect.OPENAI, "https://api.x.ai/v1"),
+        ProviderSpec("xai", Dialect.OPENAI, "https://api.x.ai/v1", native_responses=True),
         ProviderSpec(
             "gemini",
             Dialect.OPENAI,

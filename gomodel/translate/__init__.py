@@ -9,4 +9,8 @@ plain dicts (or encoded SSE bytes, for stream engines) come out, and failures ar
   and Anthropic error bodies -> gateway errors.
 * :mod:`gomodel.translate.anthropic_stream`: Anthropic SSE events -> ``chat.completion.chunk``
   events, as a sans-IO engine the stream relay drives.
+* :mod:`gomodel.translate.responses` (with ``responses_output`` and ``responses_stream``):
+  Responses API request -> chat request, ``chat.completion`` -> ``response``, chat chunks ->
+  Responses stream events, and the observer of native Responses streams.
+* :mod:`gomodel.translate.chain`: two stream engines in a row (Anthropic -> chat -> Responses).
 """
