@@ -192,6 +192,13 @@ class UsageSection:
 
 
 @attrs.frozen
+class PassthroughSection:
+    enabled: bool | None = None
+    providers: list[str] | None = None
+    allow_v1_alias: bool | None = None
+
+
+@attrs.frozen
 class SQLiteSection:
     path: str | None = None
 
@@ -238,6 +245,7 @@ class FileDocument:
     logging: LoggingSection | None = None
     openrouter: OpenRouterSection | None = None
     storage: StorageSection | None = None
+    passthrough: PassthroughSection | None = None
     # Price overrides: provider type -> model -> rate name -> USD per million tokens.
     prices: dict[str, dict[str, dict[str, Any]]] | None = None  # checked by PriceTable
     # A null entry (``ollama:`` with nothing under it) is a provider with every field unset.

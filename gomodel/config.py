@@ -89,6 +89,9 @@ class Config:
     usage_flush_interval: float = 5.0
     usage_retention_days: int = 90  # 0: keep usage rows forever
     usage_spill_dir: str = "data"  # where rows go while storage is down
+    enable_passthrough_routes: bool = True  # /p/{provider}/{endpoint...}
+    enabled_passthrough_providers: tuple[str, ...] = ("openai", "anthropic", "openrouter", "zai")
+    allow_passthrough_v1_alias: bool = True  # /p/openai/v1/... means /p/openai/...
     storage_type: str = "sqlite"  # sqlite | postgresql
     sqlite_path: str = "data/gomodel.db"
     postgres_url: str | None = attrs.field(default=None, repr=False)
@@ -249,6 +252,29 @@ def _mask_optional_url(url: str | None) -> str:
     return "(not set)" if url is None else _mask_url(url)
 
 
+def _type_list_from_text(text: str, setting: str) -> tuple[str, ...]:
+    return _type_list(text.split(","), setting)
+
+
+def _type_list_from_value(value: object, setting: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong(setting, "a list of provider types", value)
+    return _type_list(value, setting)
+
+
+def _type_list(items: list[str], setting: str) -> tuple[str, ...]:
+    types = tuple(dict.fromkeys(i.strip().lower() for i in items if i.strip()))
+    unknown = [t for t in types if t not in SPECS]
+    if unknown:
+        raise ConfigError(
+            setting, f"unknown provider type {unknown[0]!r}; known: {', '.join(sorted(SPECS))}"
+        )
+    return types
+
+
+_TYPE_LIST = _Kind(_type_list_from_text, _type_list_from_value, lambda v: ", ".join(v) or "(none)")
+
+
 def _mask(secret: str | None) -> str:
     if secret is None:
         return "(not set)"
@@ -308,6 +334,11 @@ _SETTINGS = tuple(
         ("usage_retention_days", "USAGE_RETENTION_DAYS", "usage.retention_days",
          _int_kind(0, None)),
         ("usage_spill_dir", "USAGE_SPILL_DIR", "usage.spill_dir", _text_kind(_path)),
+        ("enable_passthrough_routes", "ENABLE_PASSTHROUGH_ROUTES", "passthrough.enabled", _BOOL),
+        ("enabled_passthrough_providers", "ENABLED_PASSTHROUGH_PROVIDERS",
+         "passthrough.providers", _TYPE_LIST),
+        ("allow_passthrough_v1_alias", "ALLOW_PASSTHROUGH_V1_ALIAS", "passthrough.allow_v1_alias",
+         _BOOL),
         ("storage_type", "STORAGE_TYPE", "storage.type",
          _text_kind(_choice("sqlite", "postgresql", aliases={"postgres": "postgresql"}))),
         ("sqlite_path", "SQLITE_PATH", "storage.sqlite.path", _text_kind(_path)),

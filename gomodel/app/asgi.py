@@ -18,7 +18,7 @@ import trio
 from gomodel.app.auth import check_bearer
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_error
-from gomodel.app.routes import PUBLIC, ROUTES
+from gomodel.app.routes import PREFIXES, PUBLIC, ROUTES
 from gomodel.app.runtime import Runtime, open_runtime
 from gomodel.config import Config
 from gomodel.errors import (
@@ -106,6 +106,10 @@ class GatewayApp:
         try:
             method, path = scope["method"], scope["path"]
             methods = ROUTES.get(path)
+            if methods is None:
+                methods = next(
+                    ({method: h} for prefix, h in PREFIXES if path.startswith(prefix)), None
+                )
             if methods is None:
                 raise NotFound(f"unknown route: {method} {path}", code="unknown_route")
             handler = methods.get(method)

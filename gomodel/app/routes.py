@@ -13,9 +13,10 @@ from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
 from gomodel.app.context import Handler
 from gomodel.app.embeddings import embeddings
+from gomodel.app.passthrough import PREFIX, passthrough
 from gomodel.app.responses import responses
 
-__all__ = ["PUBLIC", "ROUTES"]
+__all__ = ["PREFIXES", "PUBLIC", "ROUTES"]
 
 ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
@@ -30,6 +31,9 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/api/v1/usage/user-paths": {"GET": usage_user_paths},
     "/admin/api/v1/usage/log": {"GET": usage_log},
 }
+
+# Path prefixes whose handler takes every method and the rest of the path.
+PREFIXES: tuple[tuple[str, Handler], ...] = ((PREFIX, passthrough),)
 
 # Paths served without authentication.
 PUBLIC = frozenset({"/health", "/ready"})

@@ -34,9 +34,18 @@ class UnaryResult:
 
 
 async def fetch(
-    provider: Provider, request: httpx.Request, *, receive: Receive, deadlines: Deadlines
+    provider: Provider,
+    request: httpx.Request,
+    *,
+    receive: Receive,
+    deadlines: Deadlines,
+    any_success: bool = False,
 ) -> UnaryResult:
-    """Send ``request`` and read the whole 2xx answer. Raises ``GatewayError`` or ``ClientGone``."""
+    """Send ``request`` and read the whole answer. Raises ``GatewayError`` or ``ClientGone``.
+
+    Only 200 is an answer, unless ``any_success`` (passthrough routes): then every status
+    below 400 is, and the caller relays it.
+    """
     result: UnaryResult | None = None
     error: GatewayError | None = None
     gone = False
@@ -50,7 +59,7 @@ async def fetch(
 
         nursery.start_soon(watch_disconnect, receive, on_disconnect)
         try:
-            result = await _exchange(provider, request, deadlines)
+            result = await _exchange(provider, request, deadlines, any_success)
         except GatewayError as exc:
             error = exc
         finally:
@@ -64,7 +73,7 @@ async def fetch(
 
 
 async def _exchange(
-    provider: Provider, request: httpx.Request, deadlines: Deadlines
+    provider: Provider, request: httpx.Request, deadlines: Deadlines, any_success: bool
 ) -> UnaryResult:
     started = trio.current_time()
     with trio.move_on_after(deadlines.total) as total_scope:
@@ -79,7 +88,10 @@ async def _exchange(
                     code="upstream_timeout",
                 )
             assert response is not None
-            limit = MAX_ERROR_BODY if response.status_code >= 300 else MAX_RESPONSE_BODY
+            failed = response.status_code >= 400 or (
+                response.status_code != 200 and not any_success
+            )
+            limit = MAX_ERROR_BODY if failed else MAX_RESPONSE_BODY
             body = await _read_body(response, limit, provider.name)
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, provider.name)
@@ -87,9 +99,11 @@ async def _exchange(
             if response is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     await response.aclose()
-        if response.status_code != 200:
+        if failed:
             raise provider.error(response, body)
-        return UnaryResult(200, response.headers, body, trio.current_time() - started)
+        return UnaryResult(
+            response.status_code, response.headers, body, trio.current_time() - started
+        )
     assert total_scope.cancelled_caught
     raise UpstreamTimeout(
         f"{provider.name}: the exchange took longer than {deadlines.total:g}s (HTTP_TIMEOUT)",
@@ -103,7 +117,7 @@ async def _read_body(response: httpx.Response, limit: int, provider: str) -> byt
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > limit:
-            if response.status_code >= 300:
+            if limit == MAX_ERROR_BODY:
                 break  # enough of an error body to say what went wrong
             raise UpstreamError(f"{provider}: the response is larger than {limit} bytes")
         parts.append(chunk)
