@@ -25,6 +25,7 @@ from gomodel.app.accounting import record_usage, resolve_model, termination_for
 from gomodel.app.chat_dialects import DIALECTS, ChatObserver
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_raw_json
+from gomodel.app.response_store import StoredResponse
 from gomodel.errors import GatewayError, InvalidRequest, UpstreamError
 from gomodel.ingress.semantics import parse_chat, parse_json_object
 from gomodel.ingress.user_path import normalize_user_path
@@ -160,13 +161,14 @@ async def _unary(
     response_id: str,
 ) -> _Outcome:
     result = await fetch(provider, request, receive=ctx.receive, deadlines=ctx.runtime.deadlines)
+    store = ctx.runtime.responses
     if route == "translate":
         answer = DIALECTS[provider.spec.dialect].answer(result.body, provider.name, created)
         chat = orjson.loads(answer.body)
-        body = orjson.dumps(
-            chat_to_response(chat, response_id=response_id, created_at=created, request=doc)
-        )
+        response = chat_to_response(chat, response_id=response_id, created_at=created, request=doc)
+        body = orjson.dumps(response)
         usage, model, provider_id = answer.usage, answer.model, answer.provider_id
+        store.put(response_id, _stored(provider, created, doc, response))
     else:
         try:
             native = orjson.loads(result.body)
@@ -178,6 +180,8 @@ async def _unary(
         usage = usage_from_object(native.get("usage"))
         model = native.get("model") if isinstance(native.get("model"), str) else None
         provider_id = native.get("id") if isinstance(native.get("id"), str) else None
+        if provider_id is not None:
+            store.put(provider_id, StoredResponse(provider.name, True, ctx.runtime.clock()))
     await send_raw_json(ctx.send, 200, body, ctx.headers)
     return _Outcome(
         200,
@@ -202,6 +206,7 @@ async def _stream(
     response_id: str,
 ) -> _Outcome:
     observer: ChatObserver
+    to_responses: ChatToResponsesStream | None = None
     if route == "translate":
         to_responses = ChatToResponsesStream(
             response_id=response_id,
@@ -232,6 +237,11 @@ async def _stream(
         max_event_size=ctx.runtime.config.stream_max_event_bytes,
     )
     await relay.run()
+    store = ctx.runtime.responses
+    if to_responses is not None and to_responses.final is not None:
+        store.put(response_id, _stored(provider, created, doc, to_responses.final))
+    elif route != "translate" and observer.provider_id is not None:
+        store.put(observer.provider_id, StoredResponse(provider.name, True, ctx.runtime.clock()))
     return _Outcome(
         200 if relay.started else (relay.error.status if relay.error else 499),
         relay.termination or Termination.COMPLETED,
@@ -243,3 +253,17 @@ async def _stream(
         relay.upstream_seconds,
         error=relay.error,  # nothing was sent: rendered as an ordinary error
     )
+
+
+def _stored(
+    provider: Provider, created: int, request: dict[str, Any], response: dict[str, Any]
+) -> StoredResponse:
+    """A translated response, with its input as Responses input items, for the lifecycle."""
+    given = request.get("input")
+    if isinstance(given, str):
+        given = [{"type": "message", "role": "user", "content": given}]
+    items = []
+    for index, item in enumerate(given if isinstance(given, list) else []):
+        if isinstance(item, dict):
+            items.append({"id": f"{response['id']}_in{index}", **item})
+    return StoredResponse(provider.name, False, float(created), response, tuple(items))

@@ -15,6 +15,8 @@ from gomodel.app.context import Handler
 from gomodel.app.embeddings import embeddings
 from gomodel.app.passthrough import PREFIX, passthrough
 from gomodel.app.responses import responses
+from gomodel.app.responses_lifecycle import PREFIX as RESPONSES_PREFIX
+from gomodel.app.responses_lifecycle import response_lifecycle
 
 __all__ = ["PREFIXES", "PUBLIC", "ROUTES"]
 
@@ -33,7 +35,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
 }
 
 # Path prefixes whose handler takes every method and the rest of the path.
-PREFIXES: tuple[tuple[str, Handler], ...] = ((PREFIX, passthrough),)
+PREFIXES: tuple[tuple[str, Handler], ...] = (
+    (PREFIX, passthrough),
+    (RESPONSES_PREFIX, response_lifecycle),  # {id}, {id}/cancel, {id}/input_items, input_tokens
+)
 
 # Paths served without authentication.
 PUBLIC = frozenset({"/health", "/ready"})

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import trio
 
+from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
 from gomodel.providers.client import Provider, TransportFactory, make_provider
 from gomodel.providers.endpoints import models_url, parse_model_list
@@ -51,6 +52,7 @@ class Runtime:
     store: UsageStore | None = None  # where usage rows are kept (None: usage disabled/replaced)
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
+    responses: ResponseStore = attrs.field(factory=ResponseStore)  # who owns which response
 
     async def refresh_models(self) -> None:
         """Load every provider's model list, concurrently; failures keep the configured list."""

@@ -108,6 +108,7 @@ class ChatToResponsesStream:
     request: dict[str, Any] = attrs.field(kw_only=True, repr=False)  # the Responses request
     provider_name: str = attrs.field(default="provider", kw_only=True)  # for error messages
     done: bool = attrs.field(default=False, init=False)
+    final: dict[str, Any] | None = attrs.field(default=None, init=False)  # response.completed
     usage: Usage | None = attrs.field(default=None, init=False)
     provider_id: str | None = attrs.field(default=None, init=False)  # the chat completion id
     error: GatewayError | None = attrs.field(default=None, init=False)
@@ -293,6 +294,7 @@ class ChatToResponsesStream:
         response["output"] = [item.final for item in self._items]
         response["usage"] = out.responses_usage(self._raw_usage)
         kind = "response.completed" if details is None else "response.incomplete"
+        self.final = response
         self.done = True
         return b"".join(frames) + self._emit(kind, response=response)
 
