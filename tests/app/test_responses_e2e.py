@@ -103,3 +103,22 @@ async def test_responses_bad_request(gw: Gateway) -> None:
         response = await client.post("/responses", json={"input": "hi"})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "model"
+
+
+async def test_native_responses_stream_through_sdk(gw: Gateway) -> None:
+    """responses.stream on a native provider: the SDK assembles the recorded stream."""
+    gw.mock.script(
+        Reply.sse([load_stream("openai/responses_stream.txt")], done=False), path="/responses"
+    )
+
+    def run(sdk: openai.OpenAI) -> tuple[str, Any]:
+        with sdk.responses.stream(model="gpt-4o", input="hi") as stream:
+            text = "".join(
+                event.delta for event in stream if event.type == "response.output_text.delta"
+            )
+            return text, stream.get_final_response()
+
+    text, final = await gw.in_thread(run)
+    assert text
+    assert final.output_text == text
+    assert final.usage is not None
