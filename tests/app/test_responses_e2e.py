@@ -122,3 +122,37 @@ async def test_native_responses_stream_through_sdk(gw: Gateway) -> None:
     assert text
     assert final.output_text == text
     assert final.usage is not None
+
+
+@pytest.fixture
+async def anthropic_gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
+    mock = MockUpstream(models=("claude-sonnet-4",), dialect="anthropic")
+    upstream = await nursery.start(serve_mock_upstream, mock)
+    gw = await start_gateway(
+        nursery,
+        tmp_path,
+        {"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": upstream},
+    )
+    return Gateway(gw.url, mock, gw.usage)
+
+
+async def test_anthropic_responses_both_ways(anthropic_gw: Gateway) -> None:
+    """Responses on an Anthropic model: Responses -> chat -> Messages and back, streamed and not."""
+
+    def run(sdk: openai.OpenAI) -> tuple[str, str, Any]:
+        plain = sdk.responses.create(model="claude-sonnet-4", input="hi").output_text
+        with sdk.responses.stream(model="claude-sonnet-4", input="hi") as stream:
+            text = "".join(
+                event.delta for event in stream if event.type == "response.output_text.delta"
+            )
+            return plain, text, stream.get_final_response()
+
+    plain, streamed, final = await anthropic_gw.in_thread(run)
+    assert plain == streamed == "Mock response to: hi"
+    assert final.usage is not None and final.usage.total_tokens == 30
+    sent = [r for r in anthropic_gw.mock.requests if r.path.endswith("/messages")]
+    assert len(sent) == 2
+    assert all(isinstance(r.json, dict) and r.json["max_tokens"] == 4096 for r in sent)
+    records = await anthropic_gw.records(2)
+    assert {r.stream for r in records} == {False, True}
+    assert all(r.usage is not None and r.usage.total_tokens == 30 for r in records)
