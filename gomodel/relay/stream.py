@@ -282,7 +282,13 @@ class StreamRelay:
                     await self._send_body(error_event(err.message, err.code or "upstream_error"))
                     break
         if self.started:
-            await self._send_body(b"", more_body=False)
+            # Inside this last send hypercorn ends the response and recycles or closes the
+            # connection, after handing http.disconnect to our watcher: the watcher must not
+            # cancel that bookkeeping halfway (idle connections would never close, and a
+            # restarting replica would leave nginx half-dead connections). Found by the nginx
+            # integration suite.
+            with trio.CancelScope(shield=True):
+                await self._send_body(b"", more_body=False)
 
     async def _send_body(self, body: bytes, *, more_body: bool = True) -> None:
         if not self.started:
