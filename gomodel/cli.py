@@ -92,6 +92,8 @@ async def _run_single(config: Config) -> None:
         config.host,
         config.port,
         shutdown_trigger=wait_for_signal,
+        keep_alive_timeout=config.keep_alive_timeout,
+        graceful_timeout=config.shutdown_grace_period,
     )
     async with trio.open_nursery() as nursery:
         url = await nursery.start(serve)
@@ -115,6 +117,8 @@ async def _run_demo(config: Config) -> None:
                 config.host,
                 config.port,
                 shutdown_trigger=wait_for_signal,
+                keep_alive_timeout=config.keep_alive_timeout,
+                graceful_timeout=config.shutdown_grace_period,
                 task_status=task_status,
             )
             nursery.cancel_scope.cancel()  # the gateway has shut down: stop the mock too
