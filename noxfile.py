@@ -22,6 +22,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def integration(session: nox.Session) -> None:
+    """nginx -> two replicas sharing PostgreSQL -> mock provider (docs/deploy/); needs nginx."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/integration", "-s", *session.posargs)
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[test,lint]")
     session.run("ruff", "check", "gomodel", "tests", "noxfile.py")
