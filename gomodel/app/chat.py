@@ -14,7 +14,6 @@ from gomodel.errors import GatewayError
 from gomodel.ingress.semantics import ChatSemantics, parse_chat
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
-from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
 from gomodel.relay.watch import ClientGone
 from gomodel.routing.decision import Route, decide
@@ -94,20 +93,11 @@ async def _unary(call: _Call, request: httpx.Request) -> None:
 async def _stream(call: _Call, request: httpx.Request) -> None:
     ctx = call.ctx
     observer = call.dialect.observer(call.semantics, call.route, call.created)
-    relay = StreamRelay(
-        provider=call.provider,
-        request=request,
-        receive=ctx.receive,
-        send=ctx.send,
-        response_headers=ctx.headers,
-        observer=observer,
-        deadlines=ctx.runtime.deadlines,
-        max_event_size=ctx.runtime.config.stream_max_event_bytes,
-    )
+    relay = ctx.stream_relay(call.provider, request, observer)
     try:
         await relay.run()
     finally:
-        status = 200 if relay.started else (relay.error.status if relay.error else 499)
+        status = relay.status
         _finish(
             call,
             stream=True,

@@ -25,7 +25,6 @@ from gomodel.errors import GatewayError, InvalidRequest
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
-from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
 from gomodel.relay.watch import ClientGone
 from gomodel.routing.resolve import Resolution
@@ -265,22 +264,13 @@ async def _stream(call: _Call, request: Any, operation: str) -> None:
     elif operation == "anthropic:messages":
         inner = AnthropicChatStream(call.resolution.model, include_usage=False, created=0)
     observer = _RawStream(inner)
-    relay = StreamRelay(
-        provider=call.provider,
-        request=request,
-        receive=ctx.receive,
-        send=ctx.send,
-        response_headers=ctx.headers,
-        observer=observer,
-        deadlines=ctx.runtime.deadlines,
-        max_event_size=ctx.runtime.config.stream_max_event_bytes,
-    )
+    relay = ctx.stream_relay(call.provider, request, observer)
     try:
         await relay.run()
     finally:
         call.record(
             stream=True,
-            status=200 if relay.started else (relay.error.status if relay.error else 499),
+            status=relay.status,
             termination=relay.termination or Termination.COMPLETED,
             usage=observer.usage,
             complete=observer.usage is not None and observer.done,

@@ -27,11 +27,10 @@ from gomodel.app.context import RequestContext
 from gomodel.app.render import send_raw_json
 from gomodel.app.response_store import StoredResponse
 from gomodel.errors import GatewayError, InvalidRequest, UpstreamError
-from gomodel.ingress.semantics import parse_chat, parse_json_object
+from gomodel.ingress.semantics import parse_chat, parse_json_object, parse_selector
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.providers.spec import Dialect
-from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import fetch
 from gomodel.relay.watch import ClientGone
 from gomodel.routing.decision import Policy, decide
@@ -69,16 +68,12 @@ class _Outcome:
 async def responses(ctx: RequestContext) -> None:
     runtime = ctx.runtime
     doc = parse_json_object(ctx.snapshot.body)
-    model, hint = doc.get("model"), doc.get("provider")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model is required (a string)", param="model")
-    if hint is not None and not isinstance(hint, str):
-        raise InvalidRequest("provider must be a string", param="provider")
+    model, hint = parse_selector(doc)
     stream = doc.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("stream must be a boolean", param="stream")
     ctx.user_path = normalize_user_path(ctx.snapshot.header(b"x-gomodel-user-path"))
-    resolution = await resolve_model(runtime, model, hint or None)
+    resolution = await resolve_model(runtime, model, hint)
     provider = runtime.providers[resolution.provider]
 
     if provider.spec.native_responses:
@@ -226,16 +221,7 @@ async def _stream(
             observer = ChainedStream(first, to_responses)
     else:
         observer = ResponsesStreamObserver(provider_name=provider.name)
-    relay = StreamRelay(
-        provider=provider,
-        request=request,
-        receive=ctx.receive,
-        send=ctx.send,
-        response_headers=ctx.headers,
-        observer=observer,
-        deadlines=ctx.runtime.deadlines,
-        max_event_size=ctx.runtime.config.stream_max_event_bytes,
-    )
+    relay = ctx.stream_relay(provider, request, observer)
     await relay.run()
     store = ctx.runtime.responses
     if to_responses is not None and to_responses.final is not None:
@@ -243,7 +229,7 @@ async def _stream(
     elif route != "translate" and observer.provider_id is not None:
         store.put(observer.provider_id, StoredResponse(provider.name, True, ctx.runtime.clock()))
     return _Outcome(
-        200 if relay.started else (relay.error.status if relay.error else 499),
+        relay.status,
         relay.termination or Termination.COMPLETED,
         observer.usage,
         observer.usage is not None and observer.done,

@@ -17,8 +17,8 @@ import orjson
 from gomodel.app.accounting import resolve_model
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_json, send_raw_json
-from gomodel.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
-from gomodel.ingress.semantics import parse_json_object
+from gomodel.errors import GatewayError, MethodNotAllowed, NotFound
+from gomodel.ingress.semantics import parse_json_object, parse_selector
 from gomodel.providers.client import Provider
 from gomodel.relay.unary import fetch
 
@@ -102,12 +102,8 @@ async def _translated(
 
 async def _input_tokens(ctx: RequestContext) -> None:
     doc = parse_json_object(ctx.snapshot.body)
-    model, hint = doc.get("model"), doc.get("provider")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model is required (a string)", param="model")
-    resolution = await resolve_model(
-        ctx.runtime, model, hint if isinstance(hint, str) and hint else None
-    )
+    model, hint = parse_selector(doc)
+    resolution = await resolve_model(ctx.runtime, model, hint)
     provider = ctx.runtime.providers[resolution.provider]
     if not provider.spec.native_responses:
         raise _unsupported("counting input tokens")

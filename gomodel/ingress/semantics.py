@@ -21,6 +21,7 @@ __all__ = [
     "parse_chat",
     "parse_embeddings",
     "parse_json_object",
+    "parse_selector",
 ]
 
 # Upper bound for integer knobs such as max_tokens: far above any model, far below overflow.
@@ -55,8 +56,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def parse_chat(body: bytes) -> ChatSemantics:
-    doc = parse_json_object(body)
+def parse_selector(doc: dict[str, Any]) -> tuple[str, str | None]:
+    """The ``model`` (required) and the gateway-only ``provider`` members of a request body."""
     model = doc.get("model")
     if model is None or model == "":
         raise InvalidRequest("model is required", param="model")
@@ -65,6 +66,12 @@ def parse_chat(body: bytes) -> ChatSemantics:
     provider = doc.get("provider")
     if provider is not None and not isinstance(provider, str):
         raise _wrong_type("provider", "a string", provider)
+    return model, provider or None
+
+
+def parse_chat(body: bytes) -> ChatSemantics:
+    doc = parse_json_object(body)
+    model, provider = parse_selector(doc)
 
     messages = doc.get("messages")
     if messages is None:
@@ -110,7 +117,7 @@ def parse_chat(body: bytes) -> ChatSemantics:
     return ChatSemantics(
         doc=doc,
         model=model,
-        provider=provider or None,
+        provider=provider,
         stream=bool(stream),
         has_stream_options=stream_options is not None,
         include_usage=include_usage,
@@ -129,14 +136,7 @@ class EmbeddingSemantics:
 
 def parse_embeddings(body: bytes) -> EmbeddingSemantics:
     doc = parse_json_object(body)
-    model = doc.get("model")
-    if model is None or model == "":
-        raise InvalidRequest("model is required", param="model")
-    if not isinstance(model, str):
-        raise _wrong_type("model", "a string", model)
-    provider = doc.get("provider")
-    if provider is not None and not isinstance(provider, str):
-        raise _wrong_type("provider", "a string", provider)
+    model, provider = parse_selector(doc)
     text = doc.get("input")
     if text is None:
         raise InvalidRequest("input is required", param="input")
@@ -145,7 +145,7 @@ def parse_embeddings(body: bytes) -> EmbeddingSemantics:
     dimensions = doc.get("dimensions")
     if dimensions is not None and not _is_int(dimensions, low=1):
         raise _wrong_type("dimensions", "a positive integer", dimensions)
-    return EmbeddingSemantics(doc=doc, model=model, provider=provider or None)
+    return EmbeddingSemantics(doc=doc, model=model, provider=provider)
 
 
 def _is_int(value: object, *, low: int) -> bool:

@@ -134,6 +134,13 @@ class StreamRelay:
                     await self.send({"type": "http.response.body", "body": final})
             raise
 
+    @property
+    def status(self) -> int:
+        """The status the client got: 200 once started, the error's before, 499 if it left."""
+        if self.started:
+            return 200
+        return self.error.status if self.error is not None else 499
+
     def _terminate(self, reason: Termination) -> None:
         if self.termination is None:  # the first reason is the one that happened
             self.termination = reason
