@@ -80,6 +80,8 @@ def _setup_logging(config: Config) -> None:
         if config.log_format == "json"
         else "%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every upstream request at INFO; the gateway's own line per request says more.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _run_single(config: Config) -> None:
