@@ -100,3 +100,23 @@ async def test_serving_does_not_wait_for_the_list(
             assert trio.current_time() == 20.0
             assert await _catalog_ids(app) == ["openai/early", "openai/late"]
             nursery.cancel_scope.cancel()
+
+
+async def test_usage_disabled_opens_no_storage(tmp_path: Path) -> None:
+    """USAGE_ENABLED=false: no storage is opened, no recorder runs, nothing is written."""
+    config = load_config(
+        {"USAGE_ENABLED": "false", "SQLITE_PATH": str(tmp_path / "u.db")}, cwd=tmp_path
+    )
+    async with GatewayApp(config).serving() as runtime:
+        assert runtime.store is None
+        assert not hasattr(runtime.usage, "statistics")
+    assert not (tmp_path / "u.db").exists()
+
+
+async def test_usage_enabled_by_default_into_sqlite(tmp_path: Path) -> None:
+    """By default usage goes to SQLite: the file and its schema exist once the gateway runs."""
+    config = load_config({"SQLITE_PATH": str(tmp_path / "u.db")}, cwd=tmp_path)
+    async with GatewayApp(config).serving() as runtime:
+        assert runtime.store is not None
+        await trio.to_thread.run_sync(runtime.store.ping)
+    assert (tmp_path / "u.db").exists()
