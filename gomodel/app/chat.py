@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import httpx
 import trio
@@ -19,7 +21,6 @@ from gomodel.relay.watch import ClientGone
 from gomodel.routing.decision import Route, decide
 from gomodel.routing.resolve import Resolution
 from gomodel.termination import Termination
-from gomodel.usage.extract import Usage
 
 __all__ = ["chat_completions"]
 
@@ -130,19 +131,8 @@ def _finish_failed(call: _Call, status: int, termination: Termination) -> None:
     )
 
 
-def _finish(
-    call: _Call,
-    *,
-    stream: bool,
-    status: int,
-    termination: Termination,
-    usage: Usage | None,
-    complete: bool,
-    model: str | None,
-    provider_id: str | None,
-    first_byte_at: float | None,
-    upstream_seconds: float,
-) -> None:
+def _finish(call: _Call, **outcome: Any) -> None:
+    """The usage record of this call; ``outcome`` is the rest of record_usage's arguments."""
     record_usage(
         call.ctx,
         endpoint=ENDPOINT,
@@ -150,13 +140,5 @@ def _finish(
         resolution=call.resolution,
         route=call.route.kind.value,
         route_header=call.route.header,
-        stream=stream,
-        status=status,
-        termination=termination,
-        usage=usage,
-        complete=complete,
-        model=model,
-        provider_id=provider_id,
-        first_byte_at=first_byte_at,
-        upstream_seconds=upstream_seconds,
+        **outcome,
     )

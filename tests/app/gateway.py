@@ -60,19 +60,25 @@ class Gateway:
         )
 
 
+def _openai(url: str) -> dict[str, str]:
+    return {"OPENAI_API_KEY": UPSTREAM_KEY, "OPENAI_BASE_URL": url}
+
+
 async def start_gateway(
-    nursery: trio.Nursery, tmp_path: Path, env: dict[str, str] | None = None
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    mock: MockUpstream | None = None,
+    provider: Callable[[str], dict[str, str]] = _openai,
 ) -> Gateway:
-    mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"), require_key=UPSTREAM_KEY)
+    """The gateway in front of one mock provider: by default an OpenAI one (key required);
+    or ``mock``, configured by the variables ``provider(its base URL)`` returns."""
+    if mock is None:
+        mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"), require_key=UPSTREAM_KEY)
     upstream = await nursery.start(serve_mock_upstream, mock)
     config = load_config(
-        {
-            "OPENAI_API_KEY": UPSTREAM_KEY,
-            "OPENAI_BASE_URL": upstream,
-            "GOMODEL_MASTER_KEY": MASTER_KEY,
-            **(env or {}),
-        },
-        cwd=tmp_path,
+        {**provider(upstream), "GOMODEL_MASTER_KEY": MASTER_KEY, **(env or {})}, cwd=tmp_path
     )
     usage = MemoryUsageSink()
     app = GatewayApp(config, usage=usage)

@@ -12,12 +12,8 @@ import orjson
 import pytest
 import trio
 
-from gomodel.app.asgi import GatewayApp
-from gomodel.config import load_config
-from gomodel.serve import serve_gateway
-from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
-from gomodel.usage.record import MemoryUsageSink
-from tests.app.gateway import MASTER_KEY, Gateway
+from gomodel.testing import MockUpstream, Reply
+from tests.app.gateway import Gateway, start_gateway
 
 KEY = "sk-ant-secret"
 MODEL = "claude-sonnet-4-20250514"
@@ -34,22 +30,12 @@ WEATHER_TOOL = {
 
 @pytest.fixture
 async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    mock = MockUpstream(models=(MODEL,), require_key=KEY, dialect="anthropic")
-    upstream = await nursery.start(serve_mock_upstream, mock)
-    config = load_config(
-        {
-            "ANTHROPIC_API_KEY": KEY,
-            "ANTHROPIC_BASE_URL": upstream,
-            "GOMODEL_MASTER_KEY": MASTER_KEY,
-        },
-        cwd=tmp_path,
+    return await start_gateway(
+        nursery,
+        tmp_path,
+        mock=MockUpstream(models=(MODEL,), require_key=KEY, dialect="anthropic"),
+        provider=lambda url: {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url},
     )
-    usage = MemoryUsageSink()
-    app = GatewayApp(config, usage=usage)
-    url = await nursery.start(serve_gateway, app)
-    assert app.runtime is not None
-    await app.runtime.initial_load.wait()
-    return Gateway(url + "/v1", mock, usage)
 
 
 def _sse(*events: tuple[str, dict[str, Any]]) -> Reply:

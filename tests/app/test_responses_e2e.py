@@ -9,7 +9,7 @@ import openai
 import pytest
 import trio
 
-from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
+from gomodel.testing import MockUpstream, Reply
 from tests.app.gateway import Gateway, start_gateway
 from tests.conftest import FIXTURES, load_stream
 
@@ -22,10 +22,12 @@ async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
 @pytest.fixture
 async def translated(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
     """A gateway whose only provider (vllm) has no Responses API: requests become chat."""
-    mock = MockUpstream(models=("llama-3",))
-    upstream = await nursery.start(serve_mock_upstream, mock)
-    gw = await start_gateway(nursery, tmp_path, {"OPENAI_API_KEY": "", "VLLM_BASE_URL": upstream})
-    return Gateway(gw.url, mock, gw.usage)
+    return await start_gateway(
+        nursery,
+        tmp_path,
+        mock=MockUpstream(models=("llama-3",)),
+        provider=lambda url: {"VLLM_BASE_URL": url},
+    )
 
 
 async def test_native_responses_relayed_verbatim(gw: Gateway) -> None:
@@ -126,14 +128,12 @@ async def test_native_responses_stream_through_sdk(gw: Gateway) -> None:
 
 @pytest.fixture
 async def anthropic_gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    mock = MockUpstream(models=("claude-sonnet-4",), dialect="anthropic")
-    upstream = await nursery.start(serve_mock_upstream, mock)
-    gw = await start_gateway(
+    return await start_gateway(
         nursery,
         tmp_path,
-        {"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": upstream},
+        mock=MockUpstream(models=("claude-sonnet-4",), dialect="anthropic"),
+        provider=lambda url: {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": url},
     )
-    return Gateway(gw.url, mock, gw.usage)
 
 
 async def test_anthropic_responses_both_ways(anthropic_gw: Gateway) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
+from gomodel.testing import MockUpstream, Reply
 from tests.app.gateway import Gateway, start_gateway
 from tests.conftest import FIXTURES
 
@@ -20,10 +20,12 @@ async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
 
 @pytest.fixture
 async def translated(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    mock = MockUpstream(models=("llama-3",))
-    upstream = await nursery.start(serve_mock_upstream, mock)
-    gw = await start_gateway(nursery, tmp_path, {"OPENAI_API_KEY": "", "VLLM_BASE_URL": upstream})
-    return Gateway(gw.url, mock, gw.usage)
+    return await start_gateway(
+        nursery,
+        tmp_path,
+        mock=MockUpstream(models=("llama-3",)),
+        provider=lambda url: {"VLLM_BASE_URL": url},
+    )
 
 
 async def test_translated_lifecycle(translated: Gateway) -> None:
