@@ -4,6 +4,7 @@ One HTTP endpoint in front of many LLM providers. A chat stream that needs no re
 relayed byte for byte; everything else is minimally rewritten or translated.
 """
 
+from gomodel._version import __version__
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import Config, ProviderConfig, load_config
 from gomodel.errors import ConfigError, GatewayError
@@ -19,5 +20,3 @@ __all__ = [
     "load_config",
     "serve_gateway",
 ]
-
-__version__ = "0.1.0"

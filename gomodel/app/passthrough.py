@@ -111,11 +111,11 @@ async def passthrough(ctx: RequestContext) -> None:
     url = f"{provider.config.base_url}/{endpoint}"
     if ctx.snapshot.query:
         url += "?" + ctx.snapshot.query.decode("latin-1")
-    request = provider.client.build_request(
+    request = provider.request(
         ctx.snapshot.method,
         url,
-        content=ctx.snapshot.body or None,
         headers=_request_headers(ctx, provider),
+        body=ctx.snapshot.body or None,
     )
     resolution = Resolution(
         provider.name, model or "", model or "", qualified=False, explicit_provider=False

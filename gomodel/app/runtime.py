@@ -70,7 +70,11 @@ class Runtime:
                 request = provider.build_request(
                     "GET", url, body=None, request_id=None, stream=False
                 )
-                response = await provider.client.send(request)
+                response = await provider.send(request)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
             if response.status_code == 200:
                 listed = parse_model_list(orjson.loads(response.content))
             problem = f"HTTP {response.status_code}" if listed is None else None
@@ -167,6 +171,6 @@ async def open_runtime(
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(5.0):
             for provider in providers.values():
-                await provider.client.aclose()
+                await provider.aclose()
             if store is not None:
                 await trio.to_thread.run_sync(store.close)

@@ -1,18 +1,26 @@
-"""One pooled ``httpx.AsyncClient`` per configured provider, and the one place where httpx
-exceptions become gateway errors.
+"""One provider as the relay sees it: its spec, its pooled transport, requests built for it;
+and the one place where httpx exceptions become gateway errors.
 
-Upstream connections are HTTP/1.1 only: cancelling an HTTP/1.1 response closes its TCP
-connection, which is the only "stop generating" signal a provider gets (httpcore sends no
-stream reset on HTTP/2; RELIABILITY.md §2.2).
+Upstream connections are HTTP/1.1 only (:mod:`gomodel.providers.transport`): cancelling an
+HTTP/1.1 response closes its TCP connection, which is the only "stop generating" signal a
+provider gets (httpcore sends no stream reset on HTTP/2; RELIABILITY.md §2.2).
+
+Requests go straight to the transport: ``httpx.AsyncClient.send`` adds cookie jars, auth and
+redirect handling that a gateway never uses, at a measurable cost per request
+(docs/benchmarks.md). httpx's ``Request``/``Response`` types stay, so a test transport or
+httpx's own (used when a proxy is configured) plugs in unchanged.
 """
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import httpx
 
+from gomodel._version import __version__
 from gomodel.config import Config, ProviderConfig
 from gomodel.errors import (
     GatewayError,
@@ -23,21 +31,27 @@ from gomodel.errors import (
 )
 from gomodel.providers.endpoints import upstream_headers, upstream_url
 from gomodel.providers.spec import Dialect, ProviderSpec, spec_for
+from gomodel.providers.transport import UpstreamTransport
 from gomodel.translate.anthropic_response import error_from_anthropic
 
-__all__ = ["Provider", "TransportFactory", "make_client", "map_transport_error"]
+__all__ = ["Provider", "TransportFactory", "make_provider", "map_transport_error"]
 
 # Builds the transport for one provider; tests pass one that talks to an in-memory upstream.
 TransportFactory = Callable[[ProviderConfig], httpx.AsyncBaseTransport]
+
+_USER_AGENT = ("user-agent", f"gomodel/{__version__}")
 
 
 @attrs.frozen
 class Provider:
     config: ProviderConfig
     spec: ProviderSpec
-    client: httpx.AsyncClient = attrs.field(repr=False)
+    transport: httpx.AsyncBaseTransport = attrs.field(repr=False)
+    timeouts: dict[str, float | None] = attrs.field(repr=False)
+    """httpx's ``timeout`` extension: connect, write and pool bounds (the relay owns reads)."""
     openrouter_site_url: str | None = None
     openrouter_app_name: str | None = None
+    _urls: dict[str, httpx.URL] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property
     def name(self) -> str:
@@ -62,6 +76,7 @@ class Provider:
     def build_request(
         self, method: str, url: str, *, body: bytes | None, request_id: str | None, stream: bool
     ) -> httpx.Request:
+        """A request in the provider's API: its auth and fixed headers, JSON in and out."""
         headers = upstream_headers(
             self.config,
             self.spec,
@@ -74,42 +89,84 @@ class Provider:
         # Streams are parsed event by event: ask for them uncompressed.
         headers.append(("accept-encoding", "identity" if stream else "gzip, deflate"))
         headers.append(("accept", "text/event-stream" if stream else "application/json"))
-        return self.client.build_request(method, url, content=body, headers=headers)
+        return self.request(method, url, headers=headers, body=body)
+
+    def request(
+        self, method: str, url: str, *, headers: list[tuple[Any, Any]], body: bytes | None
+    ) -> httpx.Request:
+        """Any request to the provider, headers as given (plus a user agent if none)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)
+            if len(self._urls) < 1024:  # endpoints repeat; passthrough paths may not
+                self._urls[url] = parsed
+        if not any(name in ("user-agent", b"user-agent") for name, _ in headers):
+            headers.append(_USER_AGENT)
+        return httpx.Request(
+            method, parsed, headers=headers, content=body, extensions={"timeout": self.timeouts}
+        )
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """One exchange; the response body is the caller's to read and close."""
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        return response
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
 
-def make_client(
-    provider: ProviderConfig, config: Config, transport_factory: TransportFactory | None = None
-) -> httpx.AsyncClient:
-    # Our own deadlines (first byte, idle gap, total) are trio scopes in the relay; httpx only
-    # bounds connecting, writing the request and waiting for a pooled connection.
-    timeout = httpx.Timeout(
-        connect=config.http_connect_timeout,
-        read=None,
-        write=config.http_connect_timeout,
-        pool=config.http_pool_timeout,
-    )
-    limits = httpx.Limits(
+def make_transport(provider: ProviderConfig, config: Config) -> httpx.AsyncBaseTransport:
+    """Our transport, or httpx's when the environment names a proxy for this provider."""
+    proxy = _env_proxy(provider.base_url)
+    if proxy is not None:
+        limits = httpx.Limits(
+            max_connections=config.http_max_connections,
+            max_keepalive_connections=min(config.http_max_connections, 100),
+            keepalive_expiry=30.0,
+        )
+        return httpx.AsyncHTTPTransport(
+            http1=True, http2=False, limits=limits, retries=0, proxy=proxy
+        )
+    return UpstreamTransport(
         max_connections=config.http_max_connections,
         max_keepalive_connections=min(config.http_max_connections, 100),
         keepalive_expiry=30.0,
     )
-    transport = (
-        transport_factory(provider)
-        if transport_factory is not None
-        else httpx.AsyncHTTPTransport(http1=True, http2=False, limits=limits, retries=0)
-    )
-    return httpx.AsyncClient(
-        transport=transport, timeout=timeout, limits=limits, follow_redirects=False
-    )
+
+
+def _env_proxy(base_url: str) -> str | None:
+    """``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` for ``base_url``, minus ``NO_PROXY``."""
+    url = httpx.URL(base_url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxy or bypass(url.host, proxies):
+        return None
+    return proxy
 
 
 def make_provider(
     provider: ProviderConfig, config: Config, transport_factory: TransportFactory | None = None
 ) -> Provider:
+    # Our own deadlines (first byte, idle gap, total) are trio scopes in the relay; the
+    # transport only bounds connecting, writing the request and waiting for a connection.
+    timeouts: dict[str, float | None] = {
+        "connect": config.http_connect_timeout,
+        "read": None,
+        "write": config.http_connect_timeout,
+        "pool": config.http_pool_timeout,
+    }
+    transport = (
+        transport_factory(provider)
+        if transport_factory is not None
+        else make_transport(provider, config)
+    )
     return Provider(
         config=provider,
         spec=spec_for(provider.type),
-        client=make_client(provider, config, transport_factory),
+        transport=transport,
+        timeouts=timeouts,
         openrouter_site_url=config.openrouter_site_url,
         openrouter_app_name=config.openrouter_app_name,
     )

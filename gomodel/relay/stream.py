@@ -166,7 +166,7 @@ class StreamRelay:
         with trio.move_on_at(started + deadlines.total) as total_scope:
             try:
                 with trio.move_on_at(first_byte_deadline):
-                    response = await provider.client.send(self.request, stream=True)
+                    response = await provider.send(self.request)
                 if response is None:
                     raise _first_byte_timeout(provider.name, deadlines)
                 if response.status_code != 200:
@@ -233,7 +233,7 @@ class StreamRelay:
                 )
             finally:
                 self.upstream_seconds = trio.current_time() - started
-                if response is not None:
+                if response is not None and not response.is_closed:
                     with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                         await response.aclose()
         if total_scope.cancelled_caught:

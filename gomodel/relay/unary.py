@@ -80,7 +80,7 @@ async def _exchange(
         response: httpx.Response | None = None
         try:
             with trio.move_on_after(deadlines.first_byte) as header_scope:
-                response = await provider.client.send(request, stream=True)
+                response = await provider.send(request)
             if header_scope.cancelled_caught:
                 raise UpstreamTimeout(
                     f"{provider.name}: no response within {deadlines.first_byte:g}s "
@@ -96,7 +96,7 @@ async def _exchange(
         except httpx.HTTPError as exc:
             raise map_transport_error(exc, provider.name)
         finally:
-            if response is not None:
+            if response is not None and not response.is_closed:
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     await response.aclose()
         if failed:

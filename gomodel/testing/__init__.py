@@ -3,20 +3,20 @@
 :class:`MockUpstream` is a scriptable OpenAI-compatible provider that records every request and
 every connection (with the time and side of its close). Run it over loopback sockets with
 :func:`serve_mock_upstream`, or fully in memory, under ``MockClock``, with
-:func:`memory_transport` (real httpx and httpcore on :class:`MemoryNetworkBackend`).
+:func:`memory_transport` (the gateway's own upstream transport on :class:`MemoryConnector`).
 """
 
 from __future__ import annotations
 
 from gomodel.testing._h11server import ConnectionRecord, RecordedRequest
 from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep, Step
-from gomodel.testing.memory import MemoryNetworkBackend, memory_transport
+from gomodel.testing.memory import MemoryConnector, memory_transport
 from gomodel.testing.mock_upstream import MockUpstream, serve_mock_upstream
 
 __all__ = [
     "Close",
     "ConnectionRecord",
-    "MemoryNetworkBackend",
+    "MemoryConnector",
     "MockUpstream",
     "RecordedRequest",
     "Reply",

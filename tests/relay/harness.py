@@ -2,7 +2,7 @@
 
 The fake server behaves like hypercorn's trio worker: ``http.disconnect`` is delivered once,
 ``send()`` never raises and is shielded while the client does not read. The provider is the
-mock behind real httpx and httpcore on an in-memory network, so everything runs under
+mock behind the gateway's real transport on an in-memory network, so everything runs under
 ``MockClock`` with autojump and "closed at the same instant" is asserted in virtual time.
 """
 
@@ -20,6 +20,7 @@ import trio.testing
 
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
+from gomodel.providers.transport import UpstreamTransport
 from gomodel.testing import MockUpstream, Reply, memory_transport
 from gomodel.usage.record import MemoryUsageSink, UsageRecord
 from gomodel.wire.sse import SSEDecoder
@@ -179,5 +180,6 @@ def final_error(body: bytes) -> dict[str, Any]:
 def busy_connections(h: Harness, provider: str = "openai") -> int:
     """Upstream connections in the provider's pool that are not idle (active or connecting)."""
     assert h.app.runtime is not None
-    pool = h.app.runtime.providers[provider].client._transport._pool  # type: ignore[attr-defined]
-    return sum(1 for connection in pool.connections if not connection.is_idle())
+    transport = h.app.runtime.providers[provider].transport
+    assert isinstance(transport, UpstreamTransport)
+    return transport.busy_connections

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import trio
 import trio.testing
 
 from gomodel.config import load_config
-from gomodel.providers.client import make_client
+from gomodel.providers.client import make_provider
 from gomodel.termination import Termination
 from gomodel.testing import Close, Reply, Silence
 from tests.relay.harness import (
@@ -319,8 +320,26 @@ async def test_completed_stream_and_usage(
 
 async def test_upstream_connections_are_http11(tmp_path: Path) -> None:
     """Row 25: provider clients never speak HTTP/2 (a cancel must close the TCP connection)."""
-    config = load_config({"OPENAI_API_KEY": "k"}, cwd=tmp_path)
-    async with make_client(config.providers[0], config) as client:
-        pool = client._transport._pool  # type: ignore[attr-defined]
-        assert pool._http2 is False
-        assert pool._http1 is True
+    received = bytearray()
+
+    async def handler(stream: trio.SocketStream) -> None:
+        while b"\r\n\r\n" not in received:
+            received.extend(await stream.receive_some(65536))
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+
+    async with trio.open_nursery() as nursery:
+        [listener] = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
+        port = listener.socket.getsockname()[1]
+        env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
+        config = load_config(env, cwd=tmp_path)
+        provider = make_provider(config.providers[0], config)
+        request = provider.build_request(
+            "GET", f"http://127.0.0.1:{port}/v1/models", body=None, request_id=None, stream=False
+        )
+        response = await provider.send(request)
+        await response.aread()
+        await provider.aclose()
+        nursery.cancel_scope.cancel()
+    assert response.json() == {}
+    assert received.startswith(b"GET /v1/models HTTP/1.1\r\n")  # no h2c upgrade, no preface
+    assert b"upgrade" not in received.lower()

@@ -1,0 +1,497 @@
+"""The upstream transport: HTTP/1.1 under httpx's transport API, with a pool built for a relay.
+
+httpx's default transport (httpcore) was the largest cost in a profile of the gateway after
+hypercorn itself (docs/benchmarks.md): on every request its pool asks every idle connection
+whether its socket is readable (one ``poll()`` each), and the h11 state machine runs on every
+event. Here:
+
+* idle connections wait on a stack per origin; a request takes the most recently used one and
+  checks only that one (expired? did the peer hang up or send something unasked?);
+* a connection slot is held from connect to close, ``max_connections`` of them in all; a request
+  that finds none waits in line (FIFO) at most the pool timeout (``httpx.PoolTimeout``); a
+  connection released while requests wait goes straight to the first one waiting for its origin;
+* the request is one ``send_all`` (head and body); the response head and body are framed by
+  :mod:`gomodel.wire.http1`; a body read to its end on a keep-alive connection returns the
+  connection to its stack, anything else (an error, a cancel, a body left unread) closes it at
+  once. Closing the TCP connection is a provider's only "stop generating" signal, so a
+  cancelled read never leaves a connection half-read in the pool;
+* connect, write and read timeouts come from the request's ``timeout`` extension as in httpx;
+  failures are httpx's exception types, so callers cannot tell this transport from httpx's.
+
+How a connection is made is a :class:`Connector`: TCP (and TLS) by default, in-memory streams in
+tests (:func:`gomodel.testing.memory_transport`).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Protocol
+
+import attrs
+import httpx
+import trio
+
+from gomodel.wire.http1 import BodyDecoder, Head, ProtocolError, encode_request, parse_head
+
+__all__ = ["Connector", "Link", "UpstreamTransport", "stream_link", "tcp_connector"]
+
+_READ_SIZE = 64 * 1024
+_IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+Origin = tuple[bytes, str, int]
+
+
+async def _checkpoint_after(close: Callable[[], None]) -> None:
+    close()
+    await trio.lowlevel.checkpoint()
+
+
+def _cannot_send_now(data: bytes) -> int:
+    return 0
+
+
+@attrs.frozen
+class Link:
+    """One connection as the pool sees it: a few functions, so a plain TCP socket can skip
+    the layers a TLS or in-memory stream needs."""
+
+    send_all: Callable[[bytes], Awaitable[None]]
+    receive: Callable[[int], Awaitable[bytes | bytearray]]
+    """At most ``n`` bytes; ``b""`` at end of stream."""
+    peer_closed: Callable[[], bool]
+    """While idle: the peer hung up or sent something unasked (either way, unusable)."""
+    close: Callable[[], None]
+    """Closes at once, without a goodbye; safe to call twice."""
+    try_send: Callable[[bytes], int] = _cannot_send_now
+    """Sends what the kernel takes without waiting; returns how many bytes that was."""
+    aclose: Callable[[], Awaitable[None]] | None = None
+    """A graceful close for an idle connection, if the link has one."""
+
+
+def stream_link(
+    stream: trio.abc.Stream, peer_closed: Callable[[], bool], close: Callable[[], None]
+) -> Link:
+    """A link over any trio stream (TLS, in-memory)."""
+    return Link(stream.send_all, stream.receive_some, peer_closed, close, aclose=stream.aclose)
+
+
+def _socket_link(stream: trio.SocketStream) -> Link:
+    """Plain TCP: reads and writes go to the file descriptor directly.
+
+    ``trio.SocketStream`` makes every send and receive a full scheduling checkpoint; on a relay
+    that is several trips through the run loop per request. Here a send the kernel takes at
+    once (a request is a few kB) returns without yielding, and a receive yields only to wait
+    until the socket is readable. ``close`` goes through trio's socket so that a task waiting on
+    the descriptor is woken, and the descriptor is never touched after it is closed.
+    """
+    sock = stream.socket
+    fd = sock.fileno()
+    closed = False
+
+    def try_send(data: bytes) -> int:
+        if closed:
+            raise trio.ClosedResourceError("connection closed")
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+
+    async def send_all(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            sent = try_send(view)  # type: ignore[arg-type]
+            view = view[sent:]
+            if view:
+                await trio.lowlevel.wait_writable(fd)
+
+    async def receive(max_bytes: int) -> bytes:
+        while True:
+            if closed:
+                raise trio.ClosedResourceError("connection closed")
+            try:
+                return os.read(fd, max_bytes)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(fd)
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+
+    def close() -> None:
+        nonlocal closed
+        closed = True
+        sock.close()
+
+    return Link(
+        send_all,
+        receive,
+        lambda: bool(poller.poll(0)),
+        close,
+        try_send=try_send,
+        aclose=partial(_checkpoint_after, close),
+    )
+
+
+class Connector(Protocol):
+    async def __call__(self, host: str, port: int, *, tls: bool) -> Link: ...
+
+
+class _TCPConnector:
+    def __init__(self) -> None:
+        self._ssl_context: ssl.SSLContext | None = None
+
+    async def __call__(self, host: str, port: int, *, tls: bool) -> Link:
+        stream = await trio.open_tcp_stream(host, port)
+        if not tls:
+            return _socket_link(stream)
+        sock = stream.socket
+        if self._ssl_context is None:  # loading the CA bundle costs ms: only when needed
+            self._ssl_context = httpx.create_ssl_context()
+        tls_stream = trio.SSLStream(
+            stream, self._ssl_context, server_hostname=host, https_compatible=True
+        )
+        try:
+            await tls_stream.do_handshake()
+        except BaseException:
+            sock.close()
+            raise
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return stream_link(tls_stream, lambda: bool(poller.poll(0)), sock.close)
+
+
+def tcp_connector() -> Connector:
+    return _TCPConnector()
+
+
+@attrs.define(eq=False, slots=True)
+class _Connection:
+    origin: Origin
+    link: Link
+    buffer: bytes = b""
+    idle_since: float = 0.0
+    closed: bool = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.link.close()
+
+
+@attrs.define(eq=False, slots=True)
+class _Waiter:
+    origin: Origin
+    event: trio.Event = attrs.field(factory=trio.Event)
+    handed: _Connection | None = None
+
+
+class UpstreamTransport(httpx.AsyncBaseTransport):
+    def __init__(
+        self,
+        *,
+        connector: Connector | None = None,
+        max_connections: int = 100,
+        max_keepalive_connections: int = 100,
+        keepalive_expiry: float = 30.0,
+    ) -> None:
+        self._connect = connector if connector is not None else tcp_connector()
+        self._max = max_connections
+        self._max_idle = max_keepalive_connections
+        self._expiry = keepalive_expiry
+        self._open = 0  # connections that hold a slot: connecting, busy or idle
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._waiters: deque[_Waiter] = deque()
+        self._closed = False
+
+    @property
+    def busy_connections(self) -> int:
+        """Connections connecting or carrying a request (not idle in the pool)."""
+        return self._open - sum(len(stack) for stack in self._idle.values())
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        data = _encode(request, await request.aread())
+        connection = await self._checkout(origin, timeouts, request)
+        sent = False
+        try:
+            link = connection.link
+            taken = link.try_send(data)
+            if taken < len(data):
+                with _deadline(timeouts.get("write"), httpx.WriteTimeout, request):
+                    await link.send_all(data[taken:])
+            sent = True
+            head = await self._read_head(connection, request, timeouts.get("read"))
+        except BaseException as exc:
+            self._discard(connection)
+            if isinstance(exc, _IO_ERRORS):
+                error = httpx.ReadError if sent else httpx.WriteError
+                raise error(str(exc) or type(exc).__name__, request=request) from exc
+            if isinstance(exc, ProtocolError):
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            raise
+        return httpx.Response(
+            head.status,
+            headers=head.headers,
+            stream=_ResponseBody(self, connection, head, request, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle = [connection for stack in self._idle.values() for connection in stack]
+        self._idle.clear()
+        for connection in idle:
+            self._open -= 1
+            connection.closed = True
+            if connection.link.aclose is not None:
+                with trio.move_on_after(1.0):
+                    await connection.link.aclose()
+            connection.link.close()
+
+    # -- the pool ------------------------------------------------------------------------------
+
+    async def _checkout(
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
+    ) -> _Connection:
+        while True:
+            connection = self._take_idle(origin)
+            if connection is not None:
+                return connection
+            if self._open < self._max or self._evict_idle():
+                self._open += 1
+                try:
+                    return await self._new_connection(origin, timeouts, request)
+                except BaseException:
+                    self._release_slot()
+                    raise
+            waiter = _Waiter(origin)
+            self._waiters.append(waiter)
+            try:
+                with _deadline(timeouts.get("pool"), httpx.PoolTimeout, request):
+                    await waiter.event.wait()
+            except BaseException:
+                if waiter.handed is not None:
+                    self._checkin(waiter.handed)
+                elif waiter.event.is_set():
+                    self._release_slot(count=False)  # pass the freed slot on
+                else:
+                    self._waiters.remove(waiter)
+                raise
+            if waiter.handed is not None:
+                return waiter.handed
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        stack = self._idle.get(origin)
+        if not stack:
+            return None
+        now = trio.current_time()
+        while stack and now - stack[0].idle_since > self._expiry:
+            self._drop(stack.pop(0))
+        while stack:
+            connection = stack.pop()
+            if now - connection.idle_since <= self._expiry and not connection.link.peer_closed():
+                return connection
+            self._drop(connection)
+        return None
+
+    def _evict_idle(self) -> bool:
+        """Closes the oldest idle connection of any origin to free a slot."""
+        oldest = min(
+            (stack[0] for stack in self._idle.values() if stack),
+            key=lambda c: c.idle_since,
+            default=None,
+        )
+        if oldest is None:
+            return False
+        self._idle[oldest.origin].remove(oldest)
+        oldest.close()
+        self._open -= 1
+        return True
+
+    async def _new_connection(
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
+    ) -> _Connection:
+        scheme, host, port = origin
+        try:
+            with _deadline(timeouts.get("connect"), httpx.ConnectTimeout, request):
+                link = await self._connect(host, port, tls=scheme == b"https")
+        except (*_IO_ERRORS, ssl.SSLError) as exc:
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        return _Connection(origin, link)
+
+    def _checkin(self, connection: _Connection) -> None:
+        """A connection whose response was read to the end, ready for the next request."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter.origin == connection.origin:
+                waiter.handed = connection
+                waiter.event.set()
+                return
+            # The first in line wants another origin: this connection's slot goes to it.
+            self._drop(connection, wake=False)
+            waiter.event.set()
+            return
+        stack = self._idle.setdefault(connection.origin, [])
+        if self._closed or len(stack) >= self._max_idle:
+            self._drop(connection)
+            return
+        connection.idle_since = trio.current_time()
+        stack.append(connection)
+
+    def _discard(self, connection: _Connection) -> None:
+        if not connection.closed:
+            self._drop(connection)
+
+    def _drop(self, connection: _Connection, *, wake: bool = True) -> None:
+        connection.close()
+        self._release_slot(count=True, wake=wake)
+
+    def _release_slot(self, *, count: bool = True, wake: bool = True) -> None:
+        if count:
+            self._open -= 1
+        if wake and self._waiters:
+            self._waiters.popleft().event.set()
+
+    # -- one exchange --------------------------------------------------------------------------
+
+    async def _read_head(
+        self, connection: _Connection, request: httpx.Request, read_timeout: float | None
+    ) -> Head:
+        buffer = connection.buffer
+        while True:
+            parsed = parse_head(buffer, request_method=request.method.encode())
+            if parsed is not None:
+                head, size = parsed
+                buffer = buffer[size:]
+                if 100 <= head.status < 200 and head.status != 101:
+                    continue  # an interim answer (100 Continue, 103 Early Hints)
+                connection.buffer = buffer
+                return head
+            with _deadline(read_timeout, httpx.ReadTimeout, request):
+                data = bytes(await connection.link.receive(_READ_SIZE))
+            if not data:
+                raise httpx.RemoteProtocolError(
+                    "Server disconnected without sending a response.", request=request
+                )
+            buffer += data
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    def __init__(
+        self,
+        transport: UpstreamTransport,
+        connection: _Connection,
+        head: Head,
+        request: httpx.Request,
+        read_timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._connection: _Connection | None = connection
+        self._decoder = BodyDecoder(head.framing, head.length)
+        self._keep_alive = head.keep_alive
+        self._request = request
+        self._read_timeout = read_timeout
+        self._pieces: deque[bytes] = deque()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # An iterator object, not an async generator: one left unfinished by a caller that
+        # stops reading needs no finalizer (the connection is closed by ``aclose``).
+        if self._connection is None:
+            raise httpx.StreamClosed()
+        return self
+
+    async def __anext__(self) -> bytes:
+        connection = self._connection
+        if connection is None:
+            raise StopAsyncIteration
+        decoder = self._decoder
+        try:
+            while True:
+                if self._pieces:
+                    return self._pieces.popleft()
+                if connection.buffer:
+                    pending, connection.buffer = connection.buffer, b""
+                    self._pieces.extend(decoder.feed(pending))
+                    continue
+                if decoder.done:
+                    break
+                with _deadline(self._read_timeout, httpx.ReadTimeout, self._request):
+                    data = bytes(await connection.link.receive(_READ_SIZE))
+                if not data:
+                    decoder.eof()
+                    break
+                self._pieces.extend(decoder.feed(data))
+        except BaseException as exc:
+            self._close()
+            if isinstance(exc, _IO_ERRORS):
+                message = str(exc) or type(exc).__name__
+                raise httpx.ReadError(message, request=self._request) from exc
+            if isinstance(exc, ProtocolError):
+                raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
+            raise
+        self._connection = None
+        if self._keep_alive and not decoder.extra:
+            self._transport._checkin(connection)
+        else:
+            self._transport._discard(connection)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        # Not read to its end (or failed): the connection cannot carry another request.
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._transport._discard(connection)
+
+
+def _encode(request: httpx.Request, body: bytes) -> bytes:
+    headers = request.headers.raw
+    if any(name.lower() == b"transfer-encoding" for name, _ in headers):
+        # The body was read whole: send it with a length instead.
+        headers = [
+            (n, v) for n, v in headers if n.lower() not in (b"transfer-encoding", b"content-length")
+        ]
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    try:
+        return encode_request(request.method.encode(), request.url.raw_path, headers, body)
+    except ValueError as exc:
+        raise httpx.LocalProtocolError(str(exc), request=request) from exc
+
+
+class _deadline:
+    """``trio.fail_after`` that raises an httpx timeout; ``None`` means no deadline."""
+
+    __slots__ = ("_error", "_request", "_scope")
+
+    def __init__(
+        self, seconds: float | None, error: type[httpx.TimeoutException], request: httpx.Request
+    ) -> None:
+        self._scope = (
+            None if seconds is None else trio.CancelScope(deadline=trio.current_time() + seconds)
+        )
+        self._error = error
+        self._request = request
+
+    def __enter__(self) -> None:
+        if self._scope is not None:
+            self._scope.__enter__()
+
+    def __exit__(self, *exc_info: object) -> bool:
+        if self._scope is None:
+            return False
+        suppressed = self._scope.__exit__(*exc_info)  # type: ignore[arg-type]
+        if self._scope.cancelled_caught:
+            raise self._error("timed out", request=self._request)
+        return bool(suppressed)
