@@ -7,12 +7,15 @@ import os
 
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import Config, load_config
+from gomodel.logs import setup_logging
 
 __all__ = ["app"]
 
 
 def _config_from_environment() -> Config:
-    return load_config(os.environ, config_path=os.environ.get("GOMODEL_CONFIG") or None)
+    config = load_config(os.environ, config_path=os.environ.get("GOMODEL_CONFIG") or None)
+    setup_logging(config)  # a worker process of `gomodel serve --workers N`, or hypercorn's
+    return config
 
 
 app = GatewayApp(_config_from_environment)

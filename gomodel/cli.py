@@ -17,6 +17,7 @@ import trio
 
 from gomodel.config import Config, ProviderConfig, describe_config, load_config
 from gomodel.errors import ConfigError
+from gomodel.logs import setup_logging
 
 __all__ = ["main"]
 
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gomodel: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(config)
+    setup_logging(config)
     if args.command == "check-config":
         print(describe_config(config))
         return 0
@@ -71,17 +72,6 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--workers", type=int, default=1, help="worker processes")
             command.add_argument("--demo", action="store_true", help="same as `gomodel demo`")
     return parser
-
-
-def _setup_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
-        if config.log_format == "json"
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every upstream request at INFO; the gateway's own line per request says more.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _run_single(config: Config) -> None:

@@ -133,10 +133,11 @@ async def test_served_from_environment(
     nursery: trio.Nursery, tmp_path: Path, command: list[str]
 ) -> None:
     """hypercorn with gomodel.asgi:app, and serve --workers 2, take their configuration from the
-    environment and proxy to the configured provider."""
+    environment, proxy to the configured provider and log each request like one process does."""
     mock = MockUpstream(models=("gpt-4o",))
     upstream = await nursery.start(serve_mock_upstream, mock)
     port = _free_port()
+    stderr = (tmp_path / "stderr").open("wb")
     bind = (
         ["--bind", f"127.0.0.1:{port}"]
         if "hypercorn" in command
@@ -147,7 +148,7 @@ async def test_served_from_environment(
         cwd=tmp_path,
         env=_env(OPENAI_API_KEY="k", OPENAI_BASE_URL=upstream, GOMODEL_MASTER_KEY="mk"),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -163,3 +164,7 @@ async def test_served_from_environment(
         assert chat.json()["choices"][0]["message"]["content"] == "Mock response to: yo"
     finally:
         await _stop(process)
+        stderr.close()
+    logged = (tmp_path / "stderr").read_text()
+    assert " INFO gomodel.requests: /v1/chat/completions request_id=" in logged
+    assert "model=gpt-4o route=passthrough stream=False status=200" in logged

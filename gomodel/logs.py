@@ -1,0 +1,23 @@
+"""Logging set-up, the same in every process that serves: ``gomodel serve`` with one worker,
+each of its ``--workers N`` processes, and ``hypercorn gomodel.asgi:app``."""
+
+from __future__ import annotations
+
+import logging
+
+from gomodel.config import Config
+
+__all__ = ["setup_logging"]
+
+_TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_JSON = '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+
+
+def setup_logging(config: Config) -> None:
+    """``LOG_LEVEL`` and ``LOG_FORMAT`` on the root logger, unless the host program (a server
+    started with its own logging configuration, a test) already configured it."""
+    logging.basicConfig(
+        level=config.log_level.upper(), format=_JSON if config.log_format == "json" else _TEXT
+    )
+    # httpx logs every upstream request at INFO; the gateway's own line per request says more.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
