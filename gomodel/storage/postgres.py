@@ -56,9 +56,6 @@ class _PostgresSession:
         self._cursor.execute(_pg(sql), params)
         return self._cursor.rowcount
 
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._cursor.executemany(_pg(sql), rows)
-
 
 class PostgresStore(SQLUsageStore):
     """Usage rows in the PostgreSQL database at ``url`` (a libpq URL or conninfo string).

@@ -38,9 +38,6 @@ class _SQLiteSession:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
 
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
-
 
 class SQLiteStore(SQLUsageStore):
     """Usage rows in the SQLite file at ``path`` (its directory is created if missing)."""
