@@ -249,15 +249,23 @@ class StreamRelay:
     async def _relay(
         self, events: list[Event], channel: trio.MemorySendChannel[bytes | _Failed]
     ) -> bool:
-        sent = False
+        # Events that arrived together leave together: one channel item, one send downstream
+        # (a provider's burst of small events would otherwise cost a send and a scheduler
+        # round trip each). Events that arrive apart are still forwarded one by one.
+        out: list[bytes] = []
+        error = None
         for event in events:
-            out = self.observer.feed(event)
-            if out is not None:
-                await channel.send(out)
-                sent = True
-            if self.observer.error is not None:
-                raise _Abort(Termination.UPSTREAM_ERROR, self.observer.error)
-        return sent
+            piece = self.observer.feed(event)
+            if piece is not None:
+                out.append(piece)
+            error = self.observer.error
+            if error is not None:
+                break
+        if out:
+            await channel.send(out[0] if len(out) == 1 else b"".join(out))
+        if error is not None:
+            raise _Abort(Termination.UPSTREAM_ERROR, error)
+        return bool(out)
 
     # -- the downstream writer -------------------------------------------------------------
 
