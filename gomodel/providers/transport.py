@@ -401,7 +401,6 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._keep_alive = head.keep_alive
         self._request = request
         self._read_timeout = read_timeout
-        self._pieces: deque[bytes] = deque()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         # An iterator object, not an async generator: one left unfinished by a caller that
@@ -417,20 +416,23 @@ class _ResponseBody(httpx.AsyncByteStream):
         decoder = self._decoder
         try:
             while True:
-                if self._pieces:
-                    return self._pieces.popleft()
                 if connection.buffer:
-                    pending, connection.buffer = connection.buffer, b""
-                    self._pieces.extend(decoder.feed(pending))
-                    continue
-                if decoder.done:
+                    data, connection.buffer = connection.buffer, b""
+                elif decoder.done:
                     break
-                with _deadline(self._read_timeout, httpx.ReadTimeout, self._request):
-                    data = bytes(await connection.link.receive(_READ_SIZE))
-                if not data:
-                    decoder.eof()
-                    break
-                self._pieces.extend(decoder.feed(data))
+                else:
+                    with _deadline(self._read_timeout, httpx.ReadTimeout, self._request):
+                        data = bytes(await connection.link.receive(_READ_SIZE))
+                    if not data:
+                        decoder.eof()
+                        break
+                # All the payload of one read at once: a chunked SSE stream puts every event in
+                # a chunk of its own, and the relay should see the burst as the burst it is.
+                pieces = decoder.feed(data)
+                if len(pieces) == 1:
+                    return pieces[0]
+                if pieces:
+                    return b"".join(pieces)
         except BaseException as exc:
             self._close()
             if isinstance(exc, _IO_ERRORS):
