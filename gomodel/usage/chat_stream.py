@@ -21,6 +21,8 @@ from gomodel.wire.sse import Event, encode_data
 
 __all__ = ["ChatStreamObserver"]
 
+_NULL_USAGE = b',"usage":null}'
+
 
 @attrs.define
 class ChatStreamObserver:
@@ -44,6 +46,14 @@ class ChatStreamObserver:
         self.events += 1
         if b'"usage"' not in data:
             return event.raw
+        if data.endswith(_NULL_USAGE) and data.count(b'"usage"') == 1:
+            # With include_usage OpenAI ends every chunk but the last with "usage":null (the
+            # last member of the top-level object): nothing to read, so nothing to parse. If
+            # the gateway asked for usage on the client's behalf, the member is cut out of the
+            # provider's bytes rather than the chunk re-encoded.
+            if not self.hide_usage:
+                return event.raw
+            return encode_data(data[: -len(_NULL_USAGE)] + b"}")
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:

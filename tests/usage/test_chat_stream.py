@@ -82,3 +82,38 @@ def test_last_usage_event_wins_and_zero_usage_ignored() -> None:
     assert (observer.usage.input_tokens, observer.usage.output_tokens) == (5, 7)
     assert (observer.usage.cached_tokens, observer.usage.reasoning_tokens) == (3, 4)
     assert not observer.done
+
+
+# What OpenAI sends on every chunk but the last when include_usage is on (real shape).
+NULL_USAGE_CHUNK = (
+    b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini",'
+    b'"choices":[{"index":0,"delta":{"content":"A"},"logprobs":null,"finish_reason":null}],'
+    b'"obfuscation":"ZGF","usage":null}'
+)
+
+
+def _one(data: bytes, *, hide: bool) -> tuple[ChatStreamObserver, bytes | None]:
+    observer = ChatStreamObserver(hide_usage=hide)
+    [event] = SSEDecoder().feed(b"data: " + data + b"\n\n")
+    return observer, observer.feed(event)
+
+
+def test_null_usage_member_relayed_as_is_when_the_client_asked() -> None:
+    observer, out = _one(NULL_USAGE_CHUNK, hide=False)
+    assert out == b"data: " + NULL_USAGE_CHUNK + b"\n\n"
+    assert observer.usage is None
+
+
+def test_null_usage_member_cut_when_the_gateway_asked() -> None:
+    """The client that did not ask for usage gets the chunk as the provider would have sent it
+    without include_usage: the same bytes minus the member, wherever the member sits."""
+    expected = orjson.loads(NULL_USAGE_CHUNK)
+    del expected["usage"]
+    _, out = _one(NULL_USAGE_CHUNK, hide=True)
+    assert out == b"data: " + NULL_USAGE_CHUNK.replace(b',"usage":null', b"") + b"\n\n"
+    first = b'{"usage":null,' + NULL_USAGE_CHUNK[1:].replace(b',"usage":null', b"")
+    spaced = NULL_USAGE_CHUNK.replace(b',"usage":null}', b', "usage": null}')
+    for variant in (first, spaced):
+        _, out = _one(variant, hide=True)
+        assert out is not None and b"usage" not in out
+        assert orjson.loads(out.removeprefix(b"data: ")) == expected
