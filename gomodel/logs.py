@@ -16,8 +16,18 @@ _JSON = '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","mess
 def setup_logging(config: Config) -> None:
     """``LOG_LEVEL`` and ``LOG_FORMAT`` on the root logger, unless the host program (a server
     started with its own logging configuration, a test) already configured it."""
+    ours = not logging.getLogger().handlers
     logging.basicConfig(
         level=config.log_level.upper(), format=_JSON if config.log_format == "json" else _TEXT
     )
+    if ours:
+        # One line per request is on the hot path: skip what our formats never print (the
+        # caller's file and line, found by walking the stack; process, thread and task names).
+        # The logging HOWTO's "Optimization" section lists these switches.
+        logging._srcfile = None
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
+        logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # 3.12+; harmless before
     # httpx logs every upstream request at INFO; the gateway's own line per request says more.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
