@@ -16,7 +16,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Throughput ratios and disconnect latency, measured in one run (see tests/bench.py)."""
+    """gomodel against a C mock, the server floor and (--with-litellm) LiteLLM; see
+    docs/benchmarks.md. Options after ``--``, e.g. ``nox -s bench -- --smoke``."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "tests.bench", *session.posargs)
 

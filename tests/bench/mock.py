@@ -1,0 +1,69 @@
+"""The C mock provider (``mockd.c``): compiled on first use, started with generated payloads.
+
+``mockd`` answers tens of thousands of requests per second on one core from responses it builds
+once at start, so what the benchmark measures is the system under test, not the provider.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.bench.payloads import write_payloads
+
+__all__ = ["BUILD_DIR", "build_mockd", "mock_provider"]
+
+SOURCE = Path(__file__).with_name("mockd.c")
+BUILD_DIR = Path(__file__).resolve().parents[2] / ".bench" / "build"
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
+    """The compiled ``mockd``, rebuilt when ``mockd.c`` is newer than the binary."""
+    binary = build_dir / "mockd"
+    if binary.exists() and binary.stat().st_mtime >= SOURCE.stat().st_mtime:
+        return binary
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise BuildError("no C compiler: install gcc (apt-get install gcc)")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    partial = build_dir / f"mockd.{os.getpid()}"
+    args = [compiler, "-O2", "-Wall", "-Wextra", "-o", str(partial), str(SOURCE)]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BuildError(f"compiling {SOURCE.name} failed:\n{done.stderr}")
+    partial.replace(binary)  # atomic: a concurrent run sees the old binary or the new one
+    return binary
+
+
+@contextmanager
+def mock_provider(workdir: Path | None = None) -> Iterator[str]:
+    """Run ``mockd`` on a free loopback port; yields its root URL ``http://127.0.0.1:<port>``."""
+    binary = build_mockd()
+    with tempfile.TemporaryDirectory(prefix="mockd-", dir=workdir) as payload_dir:
+        write_payloads(Path(payload_dir))
+        process = subprocess.Popen(
+            [str(binary), "0", payload_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            if not line.isdigit():
+                process.wait(timeout=5)
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"mockd did not start: {stderr.strip() or line!r}")
+            yield f"http://127.0.0.1:{int(line)}"
+        finally:
+            process.kill()
+            process.wait()
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()

@@ -1,0 +1,243 @@
+"""The order of a run: the mock first, then one system under test at a time.
+
+mock -> direct runs -> gomodel (each worker count) -> hello (each) -> LiteLLM (each, if asked)
+-> start-up times -> the in-process disconnect measurement. Each server is started once per
+worker count, verified, measured (wrk per workload and concurrency, RSS sampled during the
+highest concurrency, then TTFB for streams) and stopped before the next one starts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.bench.disconnect import measure_disconnects
+from tests.bench.mock import mock_provider
+from tests.bench.procs import RssResult, RssSampler
+from tests.bench.results import Cell, Results, ServerRun, TtfbCell
+from tests.bench.servers import (
+    Server,
+    gateway_command,
+    gateway_env,
+    gateway_server,
+    hello_command,
+    hello_server,
+    litellm_server,
+)
+from tests.bench.startup import measure_startup
+from tests.bench.targets import workers_label
+from tests.bench.ttfb import measure_ttfb
+from tests.bench.verify import BenchError, check_workload
+from tests.bench.workloads import WORKLOADS, Workload
+from tests.bench.wrk import run_wrk
+
+__all__ = ["Plan", "run"]
+
+
+@dataclass
+class Plan:
+    duration: float
+    warmup: float
+    concurrency: list[int]
+    workers: list[int]
+    workloads: list[str]
+    with_litellm: bool
+    ttfb_samples: tuple[int, int]  # at concurrency 1, above 1
+    disconnects: int
+    startup_repeats: int
+    workdir: Path
+
+    def samples(self, concurrency: int) -> int:
+        return self.ttfb_samples[0 if concurrency == 1 else 1]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _measure(
+    results: Results,
+    plan: Plan,
+    workload: Workload,
+    concurrency: int,
+    *,
+    target: str,
+    workers: int | None,
+    url: str,
+    body: bytes,
+) -> None:
+    if plan.warmup > 0:
+        run_wrk(url, body, concurrency=concurrency, duration=plan.warmup)
+    result = run_wrk(url, body, concurrency=concurrency, duration=plan.duration)
+    results.cells.append(Cell(workload.name, concurrency, target, workers, result))
+    errors = f", {result.error_count} ERRORS {result.errors}" if result.error_count else ""
+    where = target if workers is None else f"{target} {workers}w"
+    say(
+        f"  {where:<11} {workload.name:<10} c={concurrency:<3} {result.rps:>9,.0f} req/s  "
+        f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms{errors}"
+    )
+
+
+def _ttfb(
+    results: Results,
+    plan: Plan,
+    workload: Workload,
+    *,
+    target: str,
+    workers: int | None,
+    url: str,
+    body: bytes,
+) -> None:
+    where = target if workers is None else f"{target} {workers}w"
+    for c in plan.concurrency:
+        ttfb = measure_ttfb(url, body, concurrency=c, samples=plan.samples(c))
+        results.ttfb.append(TtfbCell(workload.name, c, target, workers, ttfb))
+        say(
+            f"  {where:<11} {workload.name:<10} c={c:<3} TTFB p50 {ttfb.p50_ms:.2f} ms  "
+            f"p99 {ttfb.p99_ms:.2f} ms ({ttfb.samples} samples, {ttfb.failures} failed)"
+        )
+
+
+def _direct(results: Results, plan: Plan, mock_url: str) -> None:
+    say("direct (the mock provider, no gateway)")
+    for name in plan.workloads:
+        workload = WORKLOADS[name]
+        check_workload(mock_url, workload, target="direct", workers=None, direct=True)
+        url, body = mock_url + workload.direct_path, workload.direct_payload()
+        for c in plan.concurrency:
+            _measure(results, plan, workload, c, target="direct", workers=None, url=url, body=body)
+        if workload.stream:
+            _ttfb(results, plan, workload, target="direct", workers=None, url=url, body=body)
+
+
+def _server(
+    results: Results,
+    plan: Plan,
+    server_cm: AbstractContextManager[Server],
+    target: str,
+    workers: int,
+    workload_names: list[str],
+    models: dict[str, str],
+) -> None:
+    say(f"{target}, {workers_label(workers)}")
+    run = ServerRun(target, workers)
+    results.servers.append(run)
+    top = max(plan.concurrency)
+    rss = RssResult(concurrency=top)
+    with server_cm as server:
+        for name in workload_names:
+            workload = WORKLOADS[name]
+            model = models.get(name)
+            try:
+                check = check_workload(
+                    server.url,
+                    workload,
+                    target=target,
+                    workers=workers,
+                    model=model,
+                    check_text=target != "hello",
+                )
+            except BenchError as exc:
+                if target != "litellm":
+                    raise
+                run.notes.append(f"check failed, measured anyway: {exc}")
+                say(f"  note: {exc}")
+            else:
+                run.checks.append(check)
+                if check.route_ok is False:
+                    run.notes.append(
+                        f"{name}: X-GoModel-Route {check.route!r}, expected {workload.route}..."
+                    )
+        for name in workload_names:
+            workload = WORKLOADS[name]
+            url, body = server.url + workload.path, workload.payload(models.get(name))
+            for c in plan.concurrency:
+                sampler = RssSampler(server.process.pid, rss) if c == top else nullcontext()
+                with sampler:
+                    _measure(
+                        results,
+                        plan,
+                        workload,
+                        c,
+                        target=target,
+                        workers=workers,
+                        url=url,
+                        body=body,
+                    )
+        run.rss = rss
+        for name in workload_names:
+            workload = WORKLOADS[name]
+            if workload.stream and target != "hello":
+                url, body = server.url + workload.path, workload.payload(models.get(name))
+                _ttfb(results, plan, workload, target=target, workers=workers, url=url, body=body)
+    run.log = server.log
+
+
+def _litellm_models() -> dict[str, str]:
+    from tests.bench import litellm
+
+    return dict(litellm.MODELS)
+
+
+def _startup(results: Results, plan: Plan, mock_url: str) -> None:
+    say(f"start-up time, {plan.startup_repeats} times each")
+    env = {**os.environ, **gateway_env(mock_url, plan.workdir)}
+    gateway = measure_startup(
+        lambda port: gateway_command(port, 1),
+        env,
+        plan.workdir / "startup-gomodel.log",
+        plan.startup_repeats,
+    )
+    hello = measure_startup(
+        lambda port: hello_command(port, 1),
+        dict(os.environ),
+        plan.workdir / "startup-hello.log",
+        plan.startup_repeats,
+    )
+    results.startup_s = {"gomodel": gateway, "hello": hello}
+    say(
+        f"  gomodel {', '.join(f'{s:.3f}' for s in gateway)} s; hello "
+        f"{', '.join(f'{s:.3f}' for s in hello)} s"
+    )
+
+
+def _all(results: Results, plan: Plan, mock_url: str) -> None:
+    _direct(results, plan, mock_url)
+    for w in plan.workers:
+        server = gateway_server(mock_url, w, plan.workdir)
+        _server(results, plan, server, "gomodel", w, plan.workloads, {})
+    if "chat" in plan.workloads:
+        for w in plan.workers:
+            _server(results, plan, hello_server(w, plan.workdir), "hello", w, ["chat"], {})
+    if plan.with_litellm:
+        models = _litellm_models()
+        for w in plan.workers:
+            server = litellm_server(mock_url, w, plan.workdir)
+            try:
+                _server(results, plan, server, "litellm", w, plan.workloads, models)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                # The peer failing must not cost the gateway's figures: note it, go on.
+                say(f"  litellm {w}w failed: {exc}")
+                run = results.server("litellm", w) or ServerRun("litellm", w)
+                run.notes.append(f"failed, not measured further: {exc}")
+                if run not in results.servers:
+                    results.servers.append(run)
+    _startup(results, plan, mock_url)
+
+
+def run(results: Results, plan: Plan) -> None:
+    started = time.monotonic()
+    try:
+        with mock_provider(plan.workdir) as mock_url:
+            say(f"mock provider (mockd) on {mock_url}")
+            _all(results, plan, mock_url)
+        say(f"client close -> provider close, {plan.disconnects} streams")
+        results.disconnect = measure_disconnects(plan.disconnects)
+    finally:
+        results.wall_seconds = time.monotonic() - started
+        results.loadavg_end = os.getloadavg()[0]

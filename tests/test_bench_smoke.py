@@ -1,0 +1,99 @@
+"""``python -m tests.bench --smoke`` still runs and still measures what it claims to.
+
+No performance threshold: only what a user would notice if the harness rotted (a crash, an
+empty or failing cell, a figure missing from the report).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+Smoke = tuple[dict[str, Any], str]  # the JSON results and the markdown report
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("wrk", "curl", "gcc")),
+    reason="the bench needs wrk, curl and gcc (apt-get install wrk curl gcc)",
+)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Smoke:
+    out = tmp_path_factory.mktemp("bench") / "r.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.bench", "--smoke", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-4000:]}"
+    return json.loads(out.read_text()), out.with_suffix(".md").read_text()
+
+
+def test_every_cell_measured_without_errors(smoke: Smoke) -> None:
+    results, _ = smoke
+    options = results["options"]
+    cells = {
+        (c["workload"], c["concurrency"], c["target"], c["workers"]): c for c in results["cells"]
+    }
+    expected = []
+    for workload in options["workloads"]:
+        for concurrency in options["concurrency"]:
+            expected.append((workload, concurrency, "direct", None))
+            for workers in options["workers"]:
+                expected.append((workload, concurrency, "gomodel", workers))
+                if workload == "chat":
+                    expected.append((workload, concurrency, "hello", workers))
+    assert set(options["workloads"]) == {"chat", "stream", "translated", "responses"}
+    for key in expected:
+        assert key in cells, f"no measurement for {key}"
+        wrk = cells[key]["wrk"]
+        assert wrk["requests"] > 0, key
+        assert not any(wrk["errors"].values()), (key, wrk["errors"])
+
+
+def test_streams_have_ttfb(smoke: Smoke) -> None:
+    results, _ = smoke
+    options = results["options"]
+    ttfb = {
+        (t["workload"], t["concurrency"], t["target"], t["workers"]): t for t in results["ttfb"]
+    }
+    for workload in ("stream", "translated", "responses"):
+        for concurrency in options["concurrency"]:
+            keys = [(workload, concurrency, "direct", None)]
+            keys += [(workload, concurrency, "gomodel", w) for w in options["workers"]]
+            for key in keys:
+                assert key in ttfb, f"no TTFB for {key}"
+                assert ttfb[key]["ttfb"]["samples"] > 0 and ttfb[key]["ttfb"]["failures"] == 0
+
+
+def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
+    results, _ = smoke
+    gateway = [s for s in results["servers"] if s["target"] == "gomodel"]
+    assert gateway
+    for run in gateway:
+        assert run["rss"]["samples"] > 0 and max(run["rss"]["workers_mb"].values()) > 0
+        routes = {check["workload"]: check["route"] for check in run["checks"]}
+        assert routes["stream"] == "passthrough"
+        assert routes["translated"].startswith("translate")
+    assert all(s > 0 for s in results["startup_s"]["gomodel"])
+    assert all(s > 0 for s in results["startup_s"]["hello"])
+    assert results["disconnect"]["samples"] > 0
+
+
+def test_markdown_report(smoke: Smoke) -> None:
+    _, report = smoke
+    assert "## Throughput" in report
+    assert "## Time to first byte" in report
+    assert "## Targets" in report
+    assert "added TTFB over direct" in report and "RSS <=" in report and "startup <" in report
