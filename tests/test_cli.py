@@ -167,4 +167,5 @@ async def test_served_from_environment(
         stderr.close()
     logged = (tmp_path / "stderr").read_text()
     assert " INFO gomodel.requests: /v1/chat/completions request_id=" in logged
+    assert "Traceback" not in logged and "Logging error" not in logged
     assert "model=gpt-4o route=passthrough stream=False status=200" in logged
