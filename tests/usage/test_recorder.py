@@ -109,6 +109,25 @@ async def test_full_batch_written_early(
         nursery.cancel_scope.cancel()
 
 
+async def test_busy_event_loop_loses_nothing_to_the_spill_file(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Requests finishing faster than one row per scheduler pass (a loaded worker): the recorder
+    takes every waiting row each time it runs, so the buffer never fills and nothing spills."""
+    store = FakeStore()
+    recorder = _recorder(store, tmp_path, flush_interval=60.0, buffer_size=100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for burst in range(300):
+            for i in range(10):
+                recorder.record(_record(burst * 10 + i))
+            await trio.lowlevel.checkpoint()
+        await trio.sleep(0.01)
+        assert recorder.statistics().spilled == 0
+        nursery.cancel_scope.cancel()
+    assert len(store.rows) == 3000
+
+
 async def test_outage_rows_wait_and_are_retried(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
