@@ -188,6 +188,7 @@ class _Waiter:
     origin: Origin
     event: trio.Event = attrs.field(factory=trio.Event)
     handed: _Connection | None = None
+    slot: bool = False  # a freed slot was passed to this waiter (still counted as open)
 
 
 class UpstreamTransport(httpx.AsyncBaseTransport):
@@ -282,13 +283,19 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 if waiter.handed is not None:
                     self._checkin(waiter.handed)
-                elif waiter.event.is_set():
-                    self._release_slot(count=False)  # pass the freed slot on
+                elif waiter.slot:
+                    self._release_slot()  # pass it on
                 else:
                     self._waiters.remove(waiter)
                 raise
             if waiter.handed is not None:
                 return waiter.handed
+            if waiter.slot:  # ours alone: a newcomer cannot have taken it meanwhile
+                try:
+                    return await self._new_connection(origin, timeouts, request)
+                except BaseException:
+                    self._release_slot()
+                    raise
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         stack = self._idle.get(origin)
@@ -338,7 +345,8 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 waiter.event.set()
                 return
             # The first in line wants another origin: this connection's slot goes to it.
-            self._drop(connection, wake=False)
+            connection.close()
+            waiter.slot = True
             waiter.event.set()
             return
         stack = self._idle.setdefault(connection.origin, [])
@@ -352,15 +360,19 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         if not connection.closed:
             self._drop(connection)
 
-    def _drop(self, connection: _Connection, *, wake: bool = True) -> None:
+    def _drop(self, connection: _Connection) -> None:
         connection.close()
-        self._release_slot(count=True, wake=wake)
+        self._release_slot()
 
-    def _release_slot(self, *, count: bool = True, wake: bool = True) -> None:
-        if count:
+    def _release_slot(self) -> None:
+        """A slot is free: it passes to the first in line (and stays counted), so requests are
+        served in order and none waits past its pool timeout; with no one waiting it is free."""
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            waiter.slot = True
+            waiter.event.set()
+        else:
             self._open -= 1
-        if wake and self._waiters:
-            self._waiters.popleft().event.set()
 
     # -- one exchange --------------------------------------------------------------------------
 

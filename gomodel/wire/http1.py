@@ -14,8 +14,8 @@ time moving those bytes, so the parser does the least that is still strict:
 * :class:`BodyDecoder` turns the bytes after the head into payload pieces, slicing the input
   (no copies when a body arrives whole) and says what is left over after the body ends.
 
-Requests are encoded with their header values checked for CR, LF and NUL, the only characters
-that would let a value split the message.
+Requests are encoded with the method checked as a token, the target for controls and spaces, and
+header values for CR, LF and NUL: nothing a caller passes can split the message.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _LINE_SPLIT = re.compile(rb"\r?\n")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE_VALUE = re.compile(rb"[\r\n\x00]")
+_UNSAFE_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 _DIGITS = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
@@ -66,6 +67,8 @@ def encode_request(
     method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes
 ) -> bytes:
     """One request: line, headers as given (Host included by the caller), then ``body``."""
+    if _TOKEN.fullmatch(method) is None or not target or _UNSAFE_TARGET.search(target):
+        raise ValueError(f"invalid request line {method[:20]!r} {target[:100]!r}")
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     for name, value in headers:
         if _TOKEN.fullmatch(name) is None or _UNSAFE_VALUE.search(value) is not None:
@@ -100,6 +103,8 @@ def parse_head(buffer: bytes, *, request_method: bytes) -> tuple[Head, int] | No
             raise ProtocolError(f"malformed header line {line[:100]!r}")
         name = name.lower()
         value = value.strip(b" \t")
+        if _UNSAFE_VALUE.search(value) is not None:  # a bare CR (lines split at LF) or NUL
+            raise ProtocolError(f"invalid character in header {name[:100]!r}")
         headers.append((name, value))
         if name == b"content-length":
             lengths.update(v.strip(b" \t") for v in value.split(b","))
@@ -111,8 +116,8 @@ def parse_head(buffer: bytes, *, request_method: bytes) -> tuple[Head, int] | No
     tokens = {t.strip(b" \t") for t in connection.split(b",")}
     if version == b"HTTP/1.1":
         keep_alive = b"close" not in tokens
-    else:
-        keep_alive = b"keep-alive" in tokens and b"close" not in tokens
+    else:  # an HTTP/1.0 message framed by Transfer-Encoding ends its connection (RFC 9112 6.1)
+        keep_alive = b"keep-alive" in tokens and b"close" not in tokens and not codings
     if framing == "close":
         keep_alive = False
     return Head(status, reason, headers, framing, length, keep_alive), end.end()
