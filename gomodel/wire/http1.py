@@ -45,6 +45,7 @@ _UNSAFE_VALUE = re.compile(rb"[\r\n\x00]")
 _UNSAFE_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 _DIGITS = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_PLAIN_CHUNK = re.compile(rb"([0-9A-Fa-f]{1,16})\r\n")
 
 Framing = Literal["none", "length", "chunked", "close"]
 
@@ -189,7 +190,17 @@ class BodyDecoder:
             self._pending = b""
         pos = 0
         size = len(data)
+        match = _PLAIN_CHUNK.match
         while pos < size:
+            if self._state == "size" and (head := match(data, pos)) is not None:
+                # Fast path: a plain size line and the whole chunk with its CRLF in hand (an SSE
+                # stream is one chunk per event, dozens per read).
+                start = head.end()
+                end = start + int(head.group(1), 16)
+                if end > start and data[end : end + 2] == b"\r\n":
+                    pieces.append(data[start:end])
+                    pos = end + 2
+                    continue
             if self._state == "data":
                 take = min(self._remaining, size - pos)
                 pieces.append(data[pos : pos + take])
