@@ -142,8 +142,8 @@ class Connector(Protocol):
 
 
 class _TCPConnector:
-    def __init__(self) -> None:
-        self._ssl_context: ssl.SSLContext | None = None
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context
 
     async def __call__(self, host: str, port: int, *, tls: bool) -> Link:
         stream = await trio.open_tcp_stream(host, port)
@@ -165,8 +165,10 @@ class _TCPConnector:
         return stream_link(tls_stream, lambda: bool(poller.poll(0)), sock.close)
 
 
-def tcp_connector() -> Connector:
-    return _TCPConnector()
+def tcp_connector(ssl_context: ssl.SSLContext | None = None) -> Connector:
+    """TCP, with TLS for ``https`` (verified against ``ssl_context``, by default certifi's CA
+    bundle as httpx uses, loaded at the first TLS connection)."""
+    return _TCPConnector(ssl_context)
 
 
 @attrs.define(eq=False, slots=True)
@@ -333,7 +335,11 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             with _deadline(timeouts.get("connect"), httpx.ConnectTimeout, request):
                 link = await self._connect(host, port, tls=scheme == b"https")
         except (*_IO_ERRORS, ssl.SSLError) as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+            # trio reports a failed TLS handshake as BrokenResourceError caused by the SSLError
+            # that says why (an unknown CA, a wrong host name): name that.
+            cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else None
+            detail = str(cause or exc) or type(exc).__name__
+            raise httpx.ConnectError(detail, request=request) from exc
         return _Connection(origin, link)
 
     def _checkin(self, connection: _Connection) -> None:
