@@ -14,8 +14,8 @@ httpx's own (used when a proxy is configured) plugs in unchanged.
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, cast
 
 import attrs
 import httpx
@@ -34,7 +34,14 @@ from gomodel.providers.spec import Dialect, ProviderSpec, spec_for
 from gomodel.providers.transport import UpstreamTransport
 from gomodel.translate.anthropic_response import error_from_anthropic
 
-__all__ = ["Provider", "TransportFactory", "make_provider", "map_transport_error"]
+__all__ = [
+    "ByteChunks",
+    "Provider",
+    "TransportFactory",
+    "make_provider",
+    "map_transport_error",
+    "response_body",
+]
 
 # Builds the transport for one provider; tests pass one that talks to an in-memory upstream.
 TransportFactory = Callable[[ProviderConfig], httpx.AsyncBaseTransport]
@@ -114,6 +121,26 @@ class Provider:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+
+class ByteChunks(Protocol):
+    """An async iterator of body chunks that can be closed early (``contextlib.aclosing``)."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def response_body(response: httpx.Response) -> ByteChunks:
+    """The body's bytes as they arrive, decoded. Without a content coding (streams ask for
+    none) straight from the transport: httpx's ``aiter_bytes`` adds two async-generator layers
+    and a decoder per chunk for nothing."""
+    coding = response.headers.get("content-encoding", "identity").strip().lower()
+    if coding in ("", "identity") and isinstance(response.stream, httpx.AsyncByteStream):
+        return cast(ByteChunks, aiter(response.stream))
+    return cast(ByteChunks, response.aiter_bytes())
 
 
 def make_transport(provider: ProviderConfig, config: Config) -> httpx.AsyncBaseTransport:

@@ -23,9 +23,8 @@ to the server.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Protocol, cast
+from typing import Protocol
 
 import attrs
 import httpx
@@ -38,7 +37,7 @@ from gomodel.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gomodel.providers.client import Provider, map_transport_error
+from gomodel.providers.client import Provider, map_transport_error, response_body
 from gomodel.relay.watch import Deadlines, Receive, Send, watch_disconnect
 from gomodel.termination import Termination
 from gomodel.wire.sse import Event, EventTooLarge, SSEDecoder, encode_data
@@ -173,8 +172,7 @@ class StreamRelay:
                     raise await _upstream_failure(response, provider)
 
                 decoder = SSEDecoder(self.max_event_size)
-                body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
-                async with aclosing(body) as chunks:
+                async with aclosing(response_body(response)) as chunks:
                     deadline = first_byte_deadline
                     while True:
                         chunk = None

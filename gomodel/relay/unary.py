@@ -16,7 +16,7 @@ from gomodel.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gomodel.providers.client import Provider, map_transport_error
+from gomodel.providers.client import Provider, map_transport_error, response_body
 from gomodel.relay.watch import ClientGone, Deadlines, Receive, watch_disconnect
 
 __all__ = ["MAX_RESPONSE_BODY", "UnaryResult", "fetch"]
@@ -114,7 +114,7 @@ async def _exchange(
 async def _read_body(response: httpx.Response, limit: int, provider: str) -> bytes:
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response_body(response):
         size += len(chunk)
         if size > limit:
             if limit == MAX_ERROR_BODY:
