@@ -20,7 +20,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from gomodel.providers.transport import Link, UpstreamTransport, stream_link
+from gomodel.providers.links import Link, stream_link
+from gomodel.providers.transport import UpstreamTransport
 from gomodel.testing._h11server import serve_h11
 from gomodel.testing.mock_upstream import MockUpstream
 

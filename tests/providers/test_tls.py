@@ -12,7 +12,8 @@ import pytest
 import trio
 import trustme
 
-from gomodel.providers.transport import UpstreamTransport, tcp_connector
+from gomodel.providers.links import tcp_connector
+from gomodel.providers.transport import UpstreamTransport
 
 BODY = b'{"object":"list","data":[]}'
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (

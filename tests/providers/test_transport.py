@@ -17,7 +17,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from gomodel.providers.transport import Link, UpstreamTransport, tcp_connector
+from gomodel.providers.links import Link, tcp_connector
+from gomodel.providers.transport import UpstreamTransport
 from gomodel.testing import (
     Close,
     MemoryConnector,
