@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import attrs
@@ -74,11 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run_single(config: Config) -> None:
+def _gateway(config: Config) -> Callable[..., Awaitable[None]]:
+    """``serve_gateway`` for ``config`` as the CLI runs it (until SIGINT or SIGTERM, with the
+    configured keep-alive and grace period), to pass to ``nursery.start``."""
     from gomodel.app.asgi import GatewayApp
     from gomodel.serve import serve_gateway, wait_for_signal
 
-    serve = partial(
+    return partial(
         serve_gateway,
         GatewayApp(config),
         config.host,
@@ -87,14 +89,15 @@ async def _run_single(config: Config) -> None:
         keep_alive_timeout=config.keep_alive_timeout,
         graceful_timeout=config.shutdown_grace_period,
     )
+
+
+async def _run_single(config: Config) -> None:
     async with trio.open_nursery() as nursery:
-        url = await nursery.start(serve)
+        url = await nursery.start(_gateway(config))
         log.info("gomodel listening on %s", url)
 
 
 async def _run_demo(config: Config) -> None:
-    from gomodel.app.asgi import GatewayApp
-    from gomodel.serve import serve_gateway, wait_for_signal
     from gomodel.testing import MockUpstream, serve_mock_upstream
 
     async with trio.open_nursery() as nursery:
@@ -104,15 +107,7 @@ async def _run_demo(config: Config) -> None:
         config = attrs.evolve(config, providers=(*config.providers, demo))
 
         async def gateway(task_status: trio.TaskStatus[str]) -> None:
-            await serve_gateway(
-                GatewayApp(config),
-                config.host,
-                config.port,
-                shutdown_trigger=wait_for_signal,
-                keep_alive_timeout=config.keep_alive_timeout,
-                graceful_timeout=config.shutdown_grace_period,
-                task_status=task_status,
-            )
+            await _gateway(config)(task_status=task_status)
             nursery.cancel_scope.cancel()  # the gateway has shut down: stop the mock too
 
         url = await nursery.start(gateway)
