@@ -205,6 +205,7 @@ class StreamRelay:
                                 ),
                             )
                         relayed |= await self._relay(events, channel)
+                await response.aclose()  # read to the end: nothing left for the clean-up below
                 decoder.finish()  # an unterminated last event is never relayed
                 if not self.observer.done:
                     raise _Abort(

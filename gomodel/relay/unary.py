@@ -121,4 +121,6 @@ async def _read_body(response: httpx.Response, limit: int, provider: str) -> byt
                 break  # enough of an error body to say what went wrong
             raise UpstreamError(f"{provider}: the response is larger than {limit} bytes")
         parts.append(chunk)
+    # Read: close it here, so the caller's shielded clean-up has nothing left to do.
+    await response.aclose()
     return b"".join(parts)
