@@ -18,11 +18,6 @@ from tests.conftest import FIXTURES, load_stream
 HI = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture
-async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    return await start_gateway(nursery, tmp_path)
-
-
 async def test_models_listed_qualified_and_sorted(gw: Gateway) -> None:
     """/v1/models lists the upstream's models as openai/<id>, sorted."""
     async with gw.sdk() as sdk:

@@ -13,11 +13,6 @@ from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
 from tests.app.gateway import MASTER_KEY, UPSTREAM_KEY, Gateway, start_gateway
 
 
-@pytest.fixture
-async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    return await start_gateway(nursery, tmp_path)
-
-
 def _client(gw: Gateway) -> httpx.AsyncClient:
     root = gw.url.removesuffix("/v1")
     return httpx.AsyncClient(

@@ -14,22 +14,6 @@ from tests.app.gateway import Gateway, start_gateway
 from tests.conftest import FIXTURES, load_stream
 
 
-@pytest.fixture
-async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    return await start_gateway(nursery, tmp_path)
-
-
-@pytest.fixture
-async def translated(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    """A gateway whose only provider (vllm) has no Responses API: requests become chat."""
-    return await start_gateway(
-        nursery,
-        tmp_path,
-        mock=MockUpstream(models=("llama-3",)),
-        provider=lambda url: {"VLLM_BASE_URL": url},
-    )
-
-
 async def test_native_responses_relayed_verbatim(gw: Gateway) -> None:
     """A native provider's Responses answer reaches the SDK byte for byte, usage recorded."""
     recorded = (FIXTURES / "openai/responses.json").read_bytes()

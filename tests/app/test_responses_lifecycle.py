@@ -3,29 +3,9 @@ from the gateway's store."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-import trio
-
-from gomodel.testing import MockUpstream, Reply
-from tests.app.gateway import Gateway, start_gateway
+from gomodel.testing import Reply
+from tests.app.gateway import Gateway
 from tests.conftest import FIXTURES
-
-
-@pytest.fixture
-async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    return await start_gateway(nursery, tmp_path)
-
-
-@pytest.fixture
-async def translated(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
-    return await start_gateway(
-        nursery,
-        tmp_path,
-        mock=MockUpstream(models=("llama-3",)),
-        provider=lambda url: {"VLLM_BASE_URL": url},
-    )
 
 
 async def test_translated_lifecycle(translated: Gateway) -> None:
