@@ -1,5 +1,11 @@
 """Token counts from provider bodies and stream events (SPEC §5.4), as one frozen value.
 
+A :class:`Usage` holds OpenAI-style counts from the moment it is built, whatever the dialect:
+``input_tokens`` is the whole prompt (cache reads and writes included), ``output_tokens`` the
+whole completion (reasoning included), ``total_tokens`` their sum as the provider reports it.
+Each dialect's extraction normalises (:func:`usage_from_object` here for the OpenAI and
+Responses shapes, ``usage_from_anthropic`` for Anthropic's); nothing downstream corrects them.
+
 Pure: no trio, httpx or hypercorn.
 """
 
@@ -53,6 +59,9 @@ def usage_from_object(usage: object) -> Usage | None:
     reasoning = 0
     if isinstance(completion_details, Mapping):
         reasoning = _int(completion_details.get("reasoning_tokens"))
+    if reasoning and total == input_tokens + output_tokens + reasoning:
+        # xAI (and any provider like it) counts reasoning on top of completion_tokens.
+        output_tokens += reasoning
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,

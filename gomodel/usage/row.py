@@ -4,8 +4,10 @@
 prices the counts, puts them in OpenAI's semantics, and makes every value storable. JSON lines
 (:func:`to_json_line`, :func:`from_json_line`) carry rows losslessly through the spill file.
 
-Counts in a row always follow OpenAI's semantics, whatever the provider reported: cached and
-cache-write tokens are included in ``input_tokens``, reasoning tokens in ``output_tokens``.
+Counts in a row follow OpenAI's semantics, whatever the provider reported: cached and
+cache-write tokens are included in ``input_tokens``, reasoning tokens in ``output_tokens``. A
+:class:`~gomodel.usage.extract.Usage` already means that from the moment it is built (each
+dialect's extraction normalises), so the row takes the counts as they are, whatever the route.
 ``raw_usage`` keeps the provider's own usage object as it came.
 
 Costs are USD rounded (half-even) to the nano-dollar, the unit storage keeps them in; ``None``
@@ -83,31 +85,6 @@ def _plain_json(raw: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _openai_counts(record: UsageRecord) -> Usage | None:
-    """The record's counts with cache and reasoning tokens included, as OpenAI counts them."""
-    usage = record.usage
-    if usage is None:
-        return None
-    cache = usage.cached_tokens + usage.cache_write_tokens
-    if (
-        record.provider_type == "anthropic"
-        and record.route == "passthrough"
-        and "prompt_tokens" not in usage.raw
-        and cache
-    ):
-        # A native Anthropic body: input_tokens excludes cache reads and writes.
-        usage = attrs.evolve(
-            usage,
-            input_tokens=usage.input_tokens + cache,
-            total_tokens=usage.total_tokens + cache,
-        )
-    reasoning = usage.reasoning_tokens
-    if reasoning and usage.total_tokens == usage.input_tokens + usage.output_tokens + reasoning:
-        # xAI (and any provider like it) counts reasoning on top of completion_tokens.
-        usage = attrs.evolve(usage, output_tokens=usage.output_tokens + reasoning)
-    return usage
-
-
 def _nano(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(NANO, rounding=ROUND_HALF_EVEN)
 
@@ -126,7 +103,7 @@ def row_from_record(
     """The row to store for ``record``, priced from ``prices`` (``now`` must be aware)."""
     if now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
-    usage = _openai_counts(record)
+    usage = record.usage
     if usage is None:
         counts = Usage()
         cost = Cost(None, None, None, "no usage reported")

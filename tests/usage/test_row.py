@@ -103,30 +103,22 @@ def test_unknown_upstream_model_falls_back_to_the_requested_price() -> None:
     assert unknown.total_cost is None and unknown.cost_caveat == "unknown price"
 
 
-def test_anthropic_passthrough_counts_are_folded_into_input() -> None:
-    """A native Anthropic body counts cache outside input_tokens; the row counts them inside."""
-    native = Usage(
-        input_tokens=5000,
+def test_counts_are_stored_as_built_whatever_the_route() -> None:
+    """A Usage is OpenAI-style when built; the row adds nothing on any route (Anthropic's
+    cache tokens were once added a second time on the passthrough route)."""
+    folded = Usage(
+        input_tokens=10_000,
         output_tokens=1000,
-        total_tokens=6000,
+        total_tokens=11_000,
         cached_tokens=2000,
         cache_write_tokens=3000,
         raw={"input_tokens": 5000, "cache_read_input_tokens": 2000},
     )
     anthropic = {"provider_type": "anthropic", "model": "claude-sonnet-4-20250514"}
-    got = row(record(usage=native, route="passthrough", **anthropic))
-    assert (got.input_tokens, got.total_tokens) == (10_000, 11_000)
-    assert got.total_cost == D("0.04185")  # as in test_pricing's cache-write case
-    translated = row(record(usage=native, route="translate", **anthropic))
-    assert translated.input_tokens == 5000  # the translation already folded them
-
-
-def test_reasoning_on_top_is_folded_into_output() -> None:
-    """xAI counts reasoning outside completion_tokens; the row counts it inside."""
-    usage = Usage(input_tokens=100, output_tokens=50, total_tokens=350, reasoning_tokens=200)
-    got = row(record(usage=usage, provider_type="xai", model="grok-3-mini"))
-    assert (got.output_tokens, got.total_tokens) == (250, 350)
-    assert got.total_cost == D("0.000155")
+    for route in ("passthrough", "translate"):
+        got = row(record(usage=folded, route=route, **anthropic))
+        assert (got.input_tokens, got.total_tokens) == (10_000, 11_000)
+        assert got.total_cost == D("0.04185")  # as in test_pricing's cache-write case
 
 
 def test_costs_are_rounded_to_the_nano_dollar() -> None:
