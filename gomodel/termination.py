@@ -22,4 +22,3 @@ class Termination(enum.Enum):
     STALLED_CLIENT = "stalled_client"  # the client stopped reading; the upstream was closed
     EVENT_TOO_LARGE = "event_too_large"  # an upstream event passed STREAM_MAX_EVENT_SIZE
     SHUTDOWN = "shutdown"  # the server shut down mid-request
-    REJECTED = "rejected"  # the gateway refused the request before any upstream call

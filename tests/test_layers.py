@@ -26,7 +26,7 @@ PURE = [
     "usage/pricing.py",
     "usage/row.py",
     "storage/queries.py",
-    "app/auth.py",
+    "pipeline/outcome.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 
 import trio
 
-from gomodel.app.context import RequestContext
 from gomodel.app.render import send_json
+from gomodel.pipeline.context import RequestContext
 from gomodel.storage.base import UsageStore
 from gomodel.storage.queries import UsageQuery, local_today, parse_usage_query
 

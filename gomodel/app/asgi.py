@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import trio
 
-from gomodel.app.auth import check_bearer
-from gomodel.app.context import RequestContext
 from gomodel.app.render import send_error
 from gomodel.app.routes import PREFIXES, PUBLIC, ROUTES
 from gomodel.app.runtime import Runtime, open_runtime
@@ -25,11 +24,19 @@ from gomodel.errors import (
     BodyTimeout,
     BodyTooLarge,
     GatewayError,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     UpstreamUnavailable,
 )
-from gomodel.ingress.snapshot import RequestSnapshot, ensure_request_id
+from gomodel.ingress.snapshot import (
+    Headers,
+    RequestSnapshot,
+    asgi_headers,
+    ensure_request_id,
+    header,
+)
+from gomodel.pipeline.context import RequestContext
 from gomodel.providers.client import TransportFactory
 from gomodel.relay.watch import ClientGone, Receive, Send
 from gomodel.usage.record import UsageSink
@@ -100,7 +107,8 @@ class GatewayApp:
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        request_id = ensure_request_id(_header(scope, b"x-request-id"))
+        received = asgi_headers(scope)
+        request_id = ensure_request_id(header(received, b"x-request-id"))
         headers = [(b"x-request-id", request_id.encode())]
         ctx: RequestContext | None = None
         try:
@@ -122,18 +130,31 @@ class GatewayApp:
             runtime = self.runtime
             if runtime is None:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
-            if path not in PUBLIC and runtime.master_key is not None:
-                check_bearer(_header(scope, b"authorization"), runtime.master_key)
+            principal = None
+            if path not in PUBLIC:
+                principal = await runtime.stages.authenticator.authenticate(received)
             body = b""
             if method in _METHODS_WITH_BODY:
-                body = await _read_body(scope, receive, runtime)
+                body = await _read_body(received, receive, runtime)
             snapshot = RequestSnapshot.from_asgi(
-                scope, body, request_id, received_at=trio.current_time()
+                scope, body, request_id, received_at=trio.current_time(), headers=received
             )
             ctx = RequestContext(snapshot, runtime, receive, send, headers)
+            if principal is not None:
+                ctx.principal = principal
             await handler(ctx)
         except ClientGone:
             return
+        except orjson.JSONEncodeError:
+            # A body orjson read but cannot write back (nested past 254 levels) reached a
+            # re-encode (a rewrite, a translation): the client's problem, said before any
+            # upstream call. Answers the gateway re-encodes are guarded in the relays.
+            if ctx is None or not ctx.started:
+                error = InvalidRequest(
+                    "invalid request body: nested too deeply to be forwarded (at most 254 levels)",
+                    code="body_too_deep",
+                )
+                await send_error(send, error, ctx.headers if ctx is not None else headers)
         except GatewayError as error:
             if ctx is not None and ctx.started:
                 log.warning(
@@ -151,10 +172,10 @@ class GatewayApp:
                 )
 
 
-async def _read_body(scope: dict[str, Any], receive: Receive, runtime: Runtime) -> bytes:
+async def _read_body(headers: Headers, receive: Receive, runtime: Runtime) -> bytes:
     """The whole request body, within BODY_SIZE_LIMIT and BODY_READ_TIMEOUT."""
     limit = runtime.config.body_size_limit
-    declared = _header(scope, b"content-length")
+    declared = header(headers, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     parts: list[bytes] = []
@@ -182,13 +203,6 @@ def _too_large(limit: int) -> BodyTooLarge:
         f"the request body is larger than the limit of {limit} bytes (BODY_SIZE_LIMIT)",
         code="body_too_large",
     )
-
-
-def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 def _log_startup(config: Config) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import trio
 
-from gomodel.app.context import RequestContext
 from gomodel.app.render import send_json
 from gomodel.errors import UpstreamUnavailable
+from gomodel.pipeline.context import RequestContext
 
 __all__ = ["health", "list_models", "ready"]
 

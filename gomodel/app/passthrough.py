@@ -13,27 +13,22 @@ status and headers. Upstream errors (>= 400) become the OpenAI error envelope.
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
-import orjson
-import trio
-
-from gomodel.app.accounting import record_usage, termination_for
-from gomodel.app.context import RequestContext
-from gomodel.errors import GatewayError, InvalidRequest
-from gomodel.ingress.user_path import normalize_user_path
+from gomodel.errors import InvalidRequest
+from gomodel.ingress.semantics import parse_passthrough
+from gomodel.pipeline.context import RequestContext
+from gomodel.pipeline.outcome import Answer
+from gomodel.pipeline.plan import Plan
+from gomodel.pipeline.run import identify, serve
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
-from gomodel.relay.unary import fetch
-from gomodel.relay.watch import ClientGone
+from gomodel.relay.unary import UnaryResult
+from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution
-from gomodel.termination import Termination
 from gomodel.translate.anthropic_response import usage_from_anthropic
 from gomodel.translate.anthropic_stream import AnthropicChatStream
+from gomodel.translate.stage import StreamStage, Verbatim
 from gomodel.usage.chat_stream import ChatStreamObserver
-from gomodel.usage.extract import Usage, usage_from_object
-from gomodel.wire.sse import Event
+from gomodel.usage.extract import usage_from_object
 
 __all__ = ["PREFIX", "passthrough"]
 
@@ -102,11 +97,10 @@ async def passthrough(ctx: RequestContext) -> None:
         endpoint = endpoint.removeprefix("v1").removeprefix("/")
     if not endpoint:
         raise InvalidRequest("provider passthrough endpoint is required")
-    ctx.user_path = normalize_user_path(ctx.snapshot.header(b"x-gomodel-user-path"))
-    ctx.headers.append((b"x-gomodel-route", b"passthrough"))
-
-    doc = _json(ctx.snapshot.body)
-    model = doc.get("model") if isinstance(doc.get("model"), str) else None
+    identify(ctx)
+    semantics = parse_passthrough(ctx.snapshot.body)
+    resolution = Resolution(provider.name, semantics.model, semantics.model, qualified=False)
+    route = decide(semantics, resolution, provider.spec, runtime.policy)
     operation = f"{provider.spec.type}:{endpoint}"
     url = f"{provider.config.base_url}/{endpoint}"
     if ctx.snapshot.query:
@@ -117,169 +111,51 @@ async def passthrough(ctx: RequestContext) -> None:
         headers=_request_headers(ctx, provider),
         body=ctx.snapshot.body or None,
     )
-    resolution = Resolution(
-        provider.name, model or "", model or "", qualified=False, explicit_provider=False
+    plan = Plan(
+        endpoint=ctx.snapshot.path,
+        semantics=semantics,
+        resolution=resolution,
+        provider=provider,
+        route=route,
+        request=request,
+        answer=lambda result: _answer(result, operation),
+        stage=(lambda: _stage(operation, resolution.model)) if semantics.stream else None,
+        any_success=True,
     )
-    call = _Call(ctx, provider, resolution, ctx.snapshot.path)
-    if doc.get("stream") is True:
-        await _stream(call, request, operation)
-    else:
-        await _unary(call, request, operation)
+    await serve(ctx, plan)
 
 
-@attrs.frozen
-class _Call:
-    ctx: RequestContext
-    provider: Provider
-    resolution: Resolution
-    endpoint: str
-
-    def record(
-        self,
-        *,
-        stream: bool,
-        status: int,
-        termination: Termination,
-        usage: Usage | None,
-        complete: bool,
-        model: str | None,
-        first_byte_at: float | None,
-        upstream_seconds: float,
-    ) -> None:
-        record_usage(
-            self.ctx,
-            endpoint=self.endpoint,
-            provider=self.provider,
-            resolution=self.resolution,
-            route="passthrough",
-            route_header="passthrough",
-            stream=stream,
-            status=status,
-            termination=termination,
-            usage=usage,
-            complete=complete,
-            model=model,
-            provider_id=None,
-            first_byte_at=first_byte_at,
-            upstream_seconds=upstream_seconds,
-        )
-
-
-async def _unary(call: _Call, request: Any, operation: str) -> None:
-    ctx = call.ctx
-    try:
-        result = await fetch(
-            call.provider,
-            request,
-            receive=ctx.receive,
-            deadlines=ctx.runtime.deadlines,
-            any_success=True,
-        )
-    except ClientGone:
-        call.record(
-            stream=False,
-            status=499,
-            termination=Termination.CLIENT_DISCONNECT,
-            usage=None,
-            complete=False,
-            model=None,
-            first_byte_at=None,
-            upstream_seconds=0.0,
-        )
-        raise
-    except GatewayError as error:
-        call.record(
-            stream=False,
-            status=error.status,
-            termination=termination_for(error),
-            usage=None,
-            complete=False,
-            model=None,
-            first_byte_at=None,
-            upstream_seconds=0.0,
-        )
-        raise
-    answer = _json(result.body)
+def _answer(result: UnaryResult, operation: str) -> Answer:
+    """The provider's answer as it came, with its status and its headers."""
+    doc = parse_passthrough(result.body).doc
     usage = (
-        usage_from_anthropic(answer.get("usage"))
+        usage_from_anthropic(doc.get("usage"))
         if operation == "anthropic:messages"
-        else usage_from_object(answer.get("usage"))
+        else usage_from_object(doc.get("usage"))
     )
-    model = answer.get("model") if isinstance(answer.get("model"), str) else None
-    call.record(
-        stream=False,
-        status=result.status,
-        termination=Termination.COMPLETED,
-        usage=usage,
-        complete=usage is not None,
-        model=model,
-        first_byte_at=trio.current_time(),
-        upstream_seconds=result.upstream_seconds,
-    )
+    model = doc.get("model")
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in result.headers.multi_items()
         if name.lower().encode("latin-1") not in _DROPPED_RESPONSE_HEADERS
     ]
-    headers += ctx.headers
-    headers.append((b"content-length", str(len(result.body)).encode()))
-    await ctx.send({"type": "http.response.start", "status": result.status, "headers": headers})
-    await ctx.send({"type": "http.response.body", "body": result.body})
+    return Answer(
+        result.body,
+        usage,
+        model if isinstance(model, str) else None,
+        status=result.status,
+        headers=headers,
+    )
 
 
-@attrs.define
-class _RawStream:
-    """Relays every event verbatim; reads usage with the observer that knows the operation."""
-
-    inner: ChatStreamObserver | AnthropicChatStream | None
-
-    def feed(self, event: Event) -> bytes | None:
-        if self.inner is not None:
-            self.inner.feed(event)
-        return event.raw
-
-    @property
-    def done(self) -> bool:
-        # A stream whose terminal event the gateway cannot recognise ends with the body.
-        return self.inner.done if self.inner is not None else True
-
-    @property
-    def error(self) -> GatewayError | None:
-        return self.inner.error if self.inner is not None else None
-
-    @property
-    def usage(self) -> Usage | None:
-        return self.inner.usage if self.inner is not None else None
-
-    @property
-    def model(self) -> str | None:
-        return self.inner.model if self.inner is not None else None
-
-
-async def _stream(call: _Call, request: Any, operation: str) -> None:
-    ctx = call.ctx
-    inner: ChatStreamObserver | AnthropicChatStream | None = None
+def _stage(operation: str, model: str) -> Verbatim:
+    """Every event relayed verbatim; usage read where the gateway knows the operation."""
+    inner: StreamStage | None = None
     if operation.endswith(":chat/completions"):
         inner = ChatStreamObserver()
     elif operation == "anthropic:messages":
-        inner = AnthropicChatStream(call.resolution.model, include_usage=False, created=0)
-    observer = _RawStream(inner)
-    relay = ctx.stream_relay(call.provider, request, observer)
-    try:
-        await relay.run()
-    finally:
-        call.record(
-            stream=True,
-            status=relay.status,
-            termination=relay.termination or Termination.COMPLETED,
-            usage=observer.usage,
-            complete=observer.usage is not None and observer.done,
-            model=observer.model,
-            first_byte_at=relay.first_byte_at,
-            upstream_seconds=relay.upstream_seconds,
-        )
-    if relay.error is not None:
-        raise relay.error
+        inner = AnthropicChatStream(model, include_usage=False, created=0)
+    return Verbatim(inner)
 
 
 def _provider(providers: dict[str, Provider], segment: str) -> Provider | None:
@@ -313,14 +189,3 @@ def _request_headers(ctx: RequestContext, provider: Provider) -> list[tuple[str,
     # anthropic-version, its request id) win over the gateway's defaults.
     client_names = {name for name, _ in forwarded}
     return forwarded + [(name, value) for name, value in own if name not in client_names]
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object when it is one (for the model and the stream flag)."""
-    if not body or body.lstrip()[:1] != b"{":
-        return {}
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return {}
-    return doc if isinstance(doc, dict) else {}

@@ -14,13 +14,15 @@ from typing import Any
 
 import orjson
 
-from gomodel.app.accounting import resolve_model
-from gomodel.app.context import RequestContext
-from gomodel.app.render import send_json, send_raw_json
+from gomodel.app.render import send_json
 from gomodel.errors import GatewayError, MethodNotAllowed, NotFound
-from gomodel.ingress.semantics import parse_json_object, parse_selector
+from gomodel.ingress.semantics import parse_responses
+from gomodel.pipeline.context import RequestContext
+from gomodel.pipeline.outcome import Answer
+from gomodel.pipeline.run import resolve_target, send_answer
 from gomodel.providers.client import Provider
-from gomodel.relay.unary import fetch
+from gomodel.relay.unary import UnaryExchange
+from gomodel.routing.rewrite import with_model
 
 __all__ = ["PREFIX", "response_lifecycle"]
 
@@ -101,26 +103,35 @@ async def _translated(
 
 
 async def _input_tokens(ctx: RequestContext) -> None:
-    doc = parse_json_object(ctx.snapshot.body)
-    model, hint = parse_selector(doc)
-    resolution = await resolve_model(ctx.runtime, model, hint)
-    provider = ctx.runtime.providers[resolution.provider]
+    semantics = parse_responses(ctx.snapshot.body)
+    resolution, provider = await resolve_target(ctx, semantics)
     if not provider.spec.native_responses:
         raise _unsupported("counting input tokens")
-    body = {k: v for k, v in doc.items() if k != "provider"} | {"model": resolution.model}
-    await _forward(ctx, provider, "responses/input_tokens", body=orjson.dumps(body))
+    body = orjson.dumps(with_model(semantics.doc, resolution.model))
+    await _forward(ctx, provider, "responses/input_tokens", body=body)
 
 
 async def _forward(
     ctx: RequestContext, provider: Provider, endpoint: str, body: bytes | None
 ) -> None:
+    """Ask the provider and relay its JSON answer. Bookkeeping calls cost nothing at the
+    provider, so they leave no usage row."""
     url = f"{provider.config.base_url}/{endpoint}"
     if ctx.snapshot.query:
         url += "?" + ctx.snapshot.query.decode("latin-1")
     request = provider.build_request(
         ctx.snapshot.method, url, body=body, request_id=ctx.snapshot.request_id, stream=False
     )
-    result = await fetch(
-        provider, request, receive=ctx.receive, deadlines=ctx.runtime.deadlines, any_success=True
+    exchange = UnaryExchange(
+        provider,
+        request,
+        ctx.receive,
+        ctx.runtime.deadlines,
+        answer=lambda result: Answer(result.body, status=result.status),
+        any_success=True,
     )
-    await send_raw_json(ctx.send, result.status, result.body, ctx.headers)
+    outcome = await exchange.run()
+    if outcome.error is not None:
+        raise outcome.error
+    if exchange.result is not None:
+        await send_answer(ctx, exchange.result)

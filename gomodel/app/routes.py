@@ -11,12 +11,12 @@ from gomodel.app.admin import (
 )
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
-from gomodel.app.context import Handler
 from gomodel.app.embeddings import embeddings
 from gomodel.app.passthrough import PREFIX, passthrough
 from gomodel.app.responses import responses
 from gomodel.app.responses_lifecycle import PREFIX as RESPONSES_PREFIX
 from gomodel.app.responses_lifecycle import response_lifecycle
+from gomodel.pipeline.context import Handler
 
 __all__ = ["PREFIXES", "PUBLIC", "ROUTES"]
 

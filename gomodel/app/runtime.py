@@ -18,6 +18,8 @@ import trio
 
 from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
+from gomodel.pipeline.observers import RequestLog, UsageObserver
+from gomodel.pipeline.stages import MasterKey, Stages
 from gomodel.providers.client import Provider, TransportFactory, make_provider
 from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
@@ -35,8 +37,6 @@ log = logging.getLogger("gomodel")
 
 # How long a model list request may take before the provider counts as unreachable.
 MODEL_LIST_TIMEOUT = 30.0
-# A request for an unknown model waits this long for the first model list load to finish.
-INITIAL_LOAD_WAIT = 10.0
 RETENTION_INTERVAL = 3600.0
 
 
@@ -48,7 +48,7 @@ class Runtime:
     usage: UsageSink
     deadlines: Deadlines
     policy: Policy
-    master_key: bytes | None
+    stages: Stages
     store: UsageStore | None = None  # where usage rows are kept (None: usage disabled/replaced)
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
@@ -145,6 +145,7 @@ async def open_runtime(
         )
     providers = {p.name: make_provider(p, config, transport_factory) for p in config.providers}
     seeded = {p.name: tuple(ModelInfo(m) for m in p.models) for p in config.providers if p.models}
+    sink = usage or recorder or LogUsageSink()
     runtime = Runtime(
         config=config,
         providers=providers,
@@ -153,11 +154,14 @@ async def open_runtime(
             types={p.name: p.type for p in config.providers},
             models=seeded,
         ),
-        usage=usage or recorder or LogUsageSink(),
+        usage=sink,
         store=store,
         deadlines=Deadlines.from_config(config),
         policy=Policy(config.usage_enabled, config.enforce_returning_usage_data),
-        master_key=config.master_key.encode() if config.master_key else None,
+        stages=Stages(
+            authenticator=MasterKey(config.master_key.encode() if config.master_key else None),
+            observers=(UsageObserver(sink), RequestLog()),
+        ),
     )
     try:
         async with trio.open_nursery() as nursery:

@@ -7,6 +7,7 @@ Pure: no trio, httpx or hypercorn.
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Any
 
@@ -16,11 +17,14 @@ import orjson
 from gomodel.errors import InvalidRequest
 
 __all__ = [
-    "ChatSemantics",
-    "EmbeddingSemantics",
+    "Operation",
+    "Semantics",
+    "chat_semantics",
     "parse_chat",
     "parse_embeddings",
     "parse_json_object",
+    "parse_passthrough",
+    "parse_responses",
     "parse_selector",
 ]
 
@@ -28,19 +32,30 @@ __all__ = [
 _MAX_INT = 2**31 - 1
 
 
-@attrs.frozen(slots=True)
-class ChatSemantics:
-    """What the gateway needs to know about a chat completion request."""
+class Operation(enum.Enum):
+    """What a request asks the gateway to do; every surface is one."""
 
+    CHAT = "chat"  # POST /v1/chat/completions
+    RESPONSES = "responses"  # POST /v1/responses
+    EMBEDDINGS = "embeddings"  # POST /v1/embeddings
+    PASSTHROUGH = "passthrough"  # /p/{provider}/{endpoint...}: the provider's own API
+
+
+@attrs.frozen(slots=True)
+class Semantics:
+    """What the gateway needs to know about a request: the operation, the model selector, and
+    the few fields that decide its route. The chat knobs are false elsewhere."""
+
+    operation: Operation
     doc: dict[str, Any] = attrs.field(repr=False, eq=False)  # the parsed body; treat as read-only
-    model: str
-    provider: str | None  # the non-standard ``provider`` body field
-    stream: bool
-    has_stream_options: bool
-    include_usage: bool  # stream_options.include_usage as the client sent it
-    has_max_tokens: bool
-    has_temperature: bool
-    reasoning_effort: str | None  # ``reasoning.effort``, if the client sent that object
+    model: str  # the selector as sent ("" for a passthrough request without one)
+    provider: str | None = None  # the non-standard ``provider`` body field
+    stream: bool = False
+    has_stream_options: bool = False
+    include_usage: bool = False  # stream_options.include_usage as the client sent it
+    has_max_tokens: bool = False
+    has_temperature: bool = False
+    reasoning_effort: str | None = None  # ``reasoning.effort``, if the client sent that object
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -69,8 +84,13 @@ def parse_selector(doc: dict[str, Any]) -> tuple[str, str | None]:
     return model, provider or None
 
 
-def parse_chat(body: bytes) -> ChatSemantics:
-    doc = parse_json_object(body)
+def parse_chat(body: bytes) -> Semantics:
+    return chat_semantics(parse_json_object(body))
+
+
+def chat_semantics(doc: dict[str, Any]) -> Semantics:
+    """The semantics of a parsed chat request body (one the client sent, or one the gateway
+    made by translation)."""
     model, provider = parse_selector(doc)
 
     messages = doc.get("messages")
@@ -114,7 +134,8 @@ def parse_chat(body: bytes) -> ChatSemantics:
     if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
         reasoning_effort = reasoning["effort"]
 
-    return ChatSemantics(
+    return Semantics(
+        Operation.CHAT,
         doc=doc,
         model=model,
         provider=provider,
@@ -127,14 +148,36 @@ def parse_chat(body: bytes) -> ChatSemantics:
     )
 
 
-@attrs.frozen(slots=True)
-class EmbeddingSemantics:
-    doc: dict[str, Any] = attrs.field(repr=False, eq=False)
-    model: str
-    provider: str | None
+def parse_responses(body: bytes) -> Semantics:
+    doc = parse_json_object(body)
+    model, provider = parse_selector(doc)
+    stream = doc.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _wrong_type("stream", "a boolean", stream)
+    return Semantics(Operation.RESPONSES, doc=doc, model=model, provider=provider, stream=stream)
 
 
-def parse_embeddings(body: bytes) -> EmbeddingSemantics:
+def parse_passthrough(body: bytes) -> Semantics:
+    """Best effort: a JSON object body gives the model and the stream flag; anything else
+    (binary uploads, empty GETs) is the provider's business and goes upstream as it is."""
+    doc: dict[str, Any] = {}
+    if body and body.lstrip()[:1] == b"{":
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            doc = parsed
+    model = doc.get("model")
+    return Semantics(
+        Operation.PASSTHROUGH,
+        doc=doc,
+        model=model if isinstance(model, str) else "",
+        stream=doc.get("stream") is True,
+    )
+
+
+def parse_embeddings(body: bytes) -> Semantics:
     doc = parse_json_object(body)
     model, provider = parse_selector(doc)
     text = doc.get("input")
@@ -145,7 +188,7 @@ def parse_embeddings(body: bytes) -> EmbeddingSemantics:
     dimensions = doc.get("dimensions")
     if dimensions is not None and not _is_int(dimensions, low=1):
         raise _wrong_type("dimensions", "a positive integer", dimensions)
-    return EmbeddingSemantics(doc=doc, model=model, provider=provider)
+    return Semantics(Operation.EMBEDDINGS, doc=doc, model=model, provider=provider)
 
 
 def _is_int(value: object, *, low: int) -> bool:

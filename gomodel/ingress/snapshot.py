@@ -13,11 +13,22 @@ from typing import Any
 
 import attrs
 
-__all__ = ["RequestSnapshot", "ensure_request_id"]
+__all__ = ["Headers", "RequestSnapshot", "asgi_headers", "ensure_request_id", "header"]
+
+# Header names are lower-case bytes, as ASGI delivers them; order and repeats are kept.
+Headers = tuple[tuple[bytes, bytes], ...]
 
 # A client-supplied X-Request-ID is reused when it is printable ASCII without spaces, at most
 # 128 characters; anything else is replaced, so it is always safe to log and to send upstream.
 _REQUEST_ID = re.compile(rb"[!-~]{1,128}")
+
+
+def header(headers: Headers, name: bytes) -> bytes | None:
+    """The first value of a header (``name`` in lower case), or ``None``."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 def ensure_request_id(inbound: bytes | None) -> str:
@@ -32,8 +43,7 @@ class RequestSnapshot:
     method: str
     path: str
     query: bytes
-    # Header names are lower-case bytes, as ASGI delivers them; order and repeats are kept.
-    headers: tuple[tuple[bytes, bytes], ...]
+    headers: Headers
     body: bytes
     request_id: str
     client: str | None = None
@@ -41,10 +51,7 @@ class RequestSnapshot:
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a header (``name`` in lower case), or ``None``."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return header(self.headers, name)
 
     @classmethod
     def from_asgi(
@@ -54,15 +61,24 @@ class RequestSnapshot:
         request_id: str,
         *,
         received_at: float = 0.0,
+        headers: Headers | None = None,
     ) -> RequestSnapshot:
+        """``headers``: the scope's, if the caller already made them bytes."""
         client = scope.get("client")
+        if headers is None:
+            headers = asgi_headers(scope)
         return cls(
             method=str(scope["method"]),
             path=str(scope["path"]),
             query=bytes(scope.get("query_string", b"")),
-            headers=tuple((bytes(k), bytes(v)) for k, v in scope.get("headers", ())),
+            headers=headers,
             body=body,
             request_id=request_id,
             client=f"{client[0]}:{client[1]}" if isinstance(client, (list, tuple)) else None,
             received_at=received_at,
         )
+
+
+def asgi_headers(scope: Mapping[str, Any]) -> Headers:
+    """The scope's headers as a tuple of byte pairs."""
+    return tuple((bytes(k), bytes(v)) for k, v in scope.get("headers", ()))

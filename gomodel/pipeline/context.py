@@ -1,17 +1,19 @@
-"""What a route handler gets: the snapshot, the runtime, and the ASGI channels."""
+"""What every stage of a request sees: the snapshot, the caller, the runtime, the ASGI channels,
+and the headers every answer to the request carries."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import attrs
-import httpx
 
-from gomodel.app.runtime import Runtime
+from gomodel.ingress.auth import ANONYMOUS, Principal
 from gomodel.ingress.snapshot import RequestSnapshot
-from gomodel.providers.client import Provider
-from gomodel.relay.stream import StreamObserver, StreamRelay
 from gomodel.relay.watch import Message, Receive, Send
+
+if TYPE_CHECKING:
+    from gomodel.app.runtime import Runtime
 
 __all__ = ["Handler", "RequestContext"]
 
@@ -22,25 +24,11 @@ class RequestContext:
     runtime: Runtime
     receive: Receive
     _send: Send
-    # Headers every answer to this request carries (request id, route); handlers may add.
+    # Headers every answer to this request carries (request id, route); stages may add.
     headers: list[tuple[bytes, bytes]] = attrs.field(factory=list)
+    principal: Principal = ANONYMOUS
     started: bool = False
     user_path: str = "/"
-
-    def stream_relay(
-        self, provider: Provider, request: httpx.Request, observer: StreamObserver
-    ) -> StreamRelay:
-        """The relay for a streamed answer to this request, with the runtime's deadlines."""
-        return StreamRelay(
-            provider=provider,
-            request=request,
-            receive=self.receive,
-            send=self.send,
-            response_headers=self.headers,
-            observer=observer,
-            deadlines=self.runtime.deadlines,
-            max_event_size=self.runtime.config.stream_max_event_bytes,
-        )
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

@@ -32,6 +32,7 @@ from gomodel.errors import (
 from gomodel.providers.endpoints import upstream_headers, upstream_url
 from gomodel.providers.spec import Dialect, ProviderSpec, spec_for
 from gomodel.providers.transport import UpstreamTransport
+from gomodel.termination import Termination
 from gomodel.translate.anthropic_response import error_from_anthropic
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "make_provider",
     "map_transport_error",
     "response_body",
+    "transport_termination",
 ]
 
 # Builds the transport for one provider; tests pass one that talks to an in-memory upstream.
@@ -223,3 +225,10 @@ def map_transport_error(exc: Exception, provider: str) -> GatewayError:
         f"{provider}: failed to read the provider's response: {exc or type(exc).__name__}",
         code="upstream_error",
     )
+
+
+def transport_termination(exc: Exception) -> Termination:
+    """How an exchange ended that failed in the transport before any response bytes."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Termination.CONNECT_ERROR
+    return Termination.UPSTREAM_ERROR

@@ -5,8 +5,10 @@ One nursery per stream owns four tasks (ARCHITECTURE.md "Streams"):
 * the disconnect watcher, started before the upstream request is sent: on ``http.disconnect``
   it cancels everything, which closes the provider's connection;
 * the upstream reader: sends the request, decodes SSE with a cap on event size, hands each
-  complete event to the observer and pushes what the client should get into a small channel.
-  Deadlines: first byte, idle gap between upstream bytes, total;
+  complete event to the stream stage (:mod:`gomodel.translate.stage`) and pushes what the
+  client should get into a small channel; at the end of the upstream body it calls the stage's
+  ``finish()`` and relays what that returns. Deadlines: first byte, idle gap between upstream
+  bytes, total;
 * the downstream writer: takes from the channel and calls ASGI ``send()`` (events already
   waiting share one send);
 * the stall watchdog: hypercorn's ``send()`` is shielded from cancellation and blocks while the
@@ -17,14 +19,15 @@ The response starts with the first event the client gets, so an upstream that fa
 (error status, empty stream, timeout) is answered with a real status by the caller. After the
 start, a failure ends the stream with every complete event relayed, then one
 ``data: {"error": {...}}`` event, then a clean end of body without ``[DONE]``. Nothing is raised
-to the server.
+to the server. :meth:`StreamRelay.run` returns the frozen
+:class:`~gomodel.pipeline.outcome.Outcome`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import aclosing
-from typing import Protocol
 
 import attrs
 import httpx
@@ -37,12 +40,19 @@ from gomodel.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gomodel.providers.client import Provider, map_transport_error, response_body
+from gomodel.pipeline.outcome import Outcome
+from gomodel.providers.client import (
+    Provider,
+    map_transport_error,
+    response_body,
+    transport_termination,
+)
 from gomodel.relay.watch import Deadlines, Receive, Send, watch_disconnect
 from gomodel.termination import Termination
+from gomodel.translate.stage import StreamStage
 from gomodel.wire.sse import Event, EventTooLarge, SSEDecoder, encode_data
 
-__all__ = ["SSE_HEADERS", "StreamObserver", "StreamRelay", "error_event"]
+__all__ = ["SSE_HEADERS", "ErrorEvent", "StreamRelay", "error_event"]
 
 # Events in flight between the reader and the writer. Small on purpose: the reader must stop
 # reading (and the watchdog take over) soon after the client stops reading.
@@ -55,24 +65,21 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
-class StreamObserver(Protocol):
-    """Sees each upstream event and says what the client gets for it (``None``: nothing)."""
-
-    @property
-    def done(self) -> bool:
-        """The stream's terminal event arrived."""
-
-    @property
-    def error(self) -> GatewayError | None:
-        """The upstream reported a failure in-band (Anthropic's ``error`` event)."""
-
-    def feed(self, event: Event) -> bytes | None: ...
-
-
-def error_event(message: str, code: str, error_type: str = "provider_error") -> bytes:
+def error_event(error: GatewayError) -> bytes:
     """The final event of a stream that failed after it started (the OpenAI SDKs raise it)."""
-    payload = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    payload = {
+        "error": {
+            "message": error.message,
+            "type": error.error_type,
+            "param": None,
+            "code": error.code or "upstream_error",
+        }
+    }
     return encode_data(orjson.dumps(payload))
+
+
+ErrorEvent = Callable[[GatewayError], bytes]
+"""How a surface ends a stream that failed after it started (OpenAI's or Anthropic's shape)."""
 
 
 class _Abort(Exception):
@@ -94,13 +101,14 @@ class StreamRelay:
     receive: Receive
     send: Send
     response_headers: list[tuple[bytes, bytes]]
-    observer: StreamObserver
+    stage: StreamStage
     deadlines: Deadlines
     max_event_size: int = 1024 * 1024
+    error_event: ErrorEvent = error_event
 
-    # The outcome, read by the caller after run().
+    # What happened so far; outcome() freezes it.
     termination: Termination | None = None
-    error: GatewayError | None = None  # a failure before the response started: render it
+    error: GatewayError | None = None  # the failure (before the start: the caller renders it)
     started: bool = False
     first_byte_at: float | None = None
     upstream_seconds: float = 0.0
@@ -108,7 +116,8 @@ class StreamRelay:
     _upstream_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _stall_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
 
-    async def run(self) -> None:
+    async def run(self) -> Outcome:
+        """Relay the stream; return how it ended (also on a failure before it started)."""
         send_channel, receive_channel = trio.open_memory_channel[bytes | _Failed](CHANNEL_SIZE)
         try:
             async with trio.open_nursery() as nursery:
@@ -129,16 +138,28 @@ class StreamRelay:
             self._terminate(Termination.SHUTDOWN)
             if self.started:
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-                    final = error_event("the gateway is shutting down", "server_shutdown")
+                    shutdown = UpstreamError("the gateway is shutting down", code="server_shutdown")
+                    final = self.error_event(shutdown)
                     await self.send({"type": "http.response.body", "body": final})
             raise
+        return self.outcome()
 
-    @property
-    def status(self) -> int:
-        """The status the client got: 200 once started, the error's before, 499 if it left."""
-        if self.started:
-            return 200
-        return self.error.status if self.error is not None else 499
+    def outcome(self) -> Outcome:
+        """How the stream ended, or how far it got (when the server cancels it mid-way)."""
+        result = self.stage.result()
+        status = 200 if self.started else (499 if self.error is None else self.error.status)
+        return Outcome(
+            status=status,
+            termination=self.termination or Termination.SHUTDOWN,
+            usage=result.usage,
+            complete=result.usage is not None and result.done,
+            model=result.model,
+            provider_id=result.provider_id,
+            first_byte_at=self.first_byte_at,
+            upstream_seconds=self.upstream_seconds,
+            error=self.error,
+            started=self.started,
+        )
 
     def _terminate(self, reason: Termination) -> None:
         if self.termination is None:  # the first reason is the one that happened
@@ -172,6 +193,7 @@ class StreamRelay:
                     raise await _upstream_failure(response, provider)
 
                 decoder = SSEDecoder(self.max_event_size)
+                stage = self.stage
                 async with aclosing(response_body(response)) as chunks:
                     deadline = first_byte_deadline
                     while True:
@@ -207,7 +229,11 @@ class StreamRelay:
                         relayed |= await self._relay(events, channel)
                 await response.aclose()  # read to the end: nothing left for the clean-up below
                 decoder.finish()  # an unterminated last event is never relayed
-                if not self.observer.done:
+                tail = stage.finish()
+                if tail:
+                    await channel.send(tail)
+                    relayed = True
+                if not stage.result().done:
                     raise _Abort(
                         Termination.UPSTREAM_EOF,
                         UpstreamError(
@@ -220,7 +246,7 @@ class StreamRelay:
             except httpx.HTTPError as exc:
                 if not relayed:
                     raise _Abort(
-                        Termination.UPSTREAM_ERROR, map_transport_error(exc, provider.name)
+                        transport_termination(exc), map_transport_error(exc, provider.name)
                     )
                 truncated = isinstance(exc, httpx.RemoteProtocolError)
                 raise _Abort(
@@ -252,12 +278,20 @@ class StreamRelay:
         # (a provider's burst of small events would otherwise cost a send and a scheduler
         # round trip each). Events that arrive apart are still forwarded one by one.
         out: list[bytes] = []
-        error = None
+        error: GatewayError | None = None
+        stage = self.stage
         for event in events:
-            piece = self.observer.feed(event)
+            try:
+                piece = stage.feed(event)
+            except orjson.JSONEncodeError:  # nested past what can be written back
+                error = UpstreamError(
+                    f"{self.provider.name} sent a stream event the gateway cannot re-encode",
+                    code="malformed_stream",
+                )
+                break
             if piece is not None:
                 out.append(piece)
-            error = self.observer.error
+            error = stage.error
             if error is not None:
                 break
         if out:
@@ -289,11 +323,10 @@ class StreamRelay:
                 if batch:
                     await self._send_body(b"".join(batch))
                 if failure is not None:
+                    self.error = failure.error
                     if not self.started:
-                        self.error = failure.error  # the caller answers with a real status
-                        return
-                    err = failure.error
-                    await self._send_body(error_event(err.message, err.code or "upstream_error"))
+                        return  # the caller answers with a real status
+                    await self._send_body(self.error_event(failure.error))
                     break
         if self.started:
             # Inside this last send hypercorn ends the response and recycles or closes the

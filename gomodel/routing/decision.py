@@ -1,14 +1,16 @@
-"""The decision object: how a chat request goes upstream and how its answer comes back.
+"""The decision object: how a request goes upstream and how its answer comes back.
 
 ``decide()`` is one pure function of the request's semantics, the model resolution, the
-provider's capabilities and gateway policy. The :class:`Route` it returns is shown to operators
-as ``X-GoModel-Route`` (``passthrough``, ``rewrite`` or ``translate``) with its reasons.
+provider's capabilities and gateway policy, for every operation (chat, Responses, embeddings,
+passthrough). The :class:`Route` it returns is shown to operators as ``X-GoModel-Route``
+(``passthrough``, ``rewrite`` or ``translate``) with its reasons, and kept on the usage row.
 
 * passthrough: the client's body bytes go upstream verbatim; the answer is relayed verbatim,
-  event by event. The fast path.
+  event by event. The fast path. Provider passthrough routes (``/p/...``) are always this.
 * rewrite: the body is minimally edited (model selector, gateway-only fields, parameter quirks,
   the usage request); the answer is still relayed verbatim (an injected usage chunk is hidden).
-* translate: the provider speaks another dialect; both directions are translated.
+* translate: the provider does not speak the operation's API (Anthropic for chat, a chat-only
+  provider for Responses, Ollama's native embeddings); both directions are translated.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import re
 
 import attrs
 
-from gomodel.ingress.semantics import ChatSemantics
+from gomodel.ingress.semantics import Operation, Semantics
 from gomodel.providers.spec import Dialect, ProviderSpec
 from gomodel.routing.resolve import Resolution
 
-__all__ = ["Policy", "Reason", "Route", "RouteKind", "decide", "is_reasoning_model"]
+__all__ = ["Policy", "Reason", "Route", "RouteKind", "decide", "is_reasoning_model", "speaks"]
 
 
 class RouteKind(enum.Enum):
@@ -39,7 +41,7 @@ class Reason(enum.Enum):
     REASONING_PARAMS = "reasoning_params"  # o-series/gpt-5: max_tokens/temperature rewritten
     REASONING_EFFORT = "reasoning_effort"  # reasoning.effort -> reasoning_effort (Gemini)
     USAGE_INJECTED = "usage_injected"  # stream_options.include_usage added for accounting
-    DIALECT = "dialect"  # the provider speaks another API: translate both ways
+    DIALECT = "dialect"  # the provider does not speak this API: translate both ways
 
 
 @attrs.frozen(slots=True)
@@ -75,16 +77,51 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.match(model.lower()) is not None
 
 
+def speaks(operation: Operation, spec: ProviderSpec) -> bool:
+    """Whether the provider serves ``operation`` in the client's own API."""
+    if operation is Operation.CHAT:
+        return spec.dialect is Dialect.OPENAI
+    if operation is Operation.RESPONSES:
+        return spec.native_responses
+    if operation is Operation.EMBEDDINGS:
+        return spec.embeddings == "openai"
+    return True  # passthrough: the provider's own API, by definition
+
+
 def decide(
-    semantics: ChatSemantics, resolution: Resolution, spec: ProviderSpec, policy: Policy
+    semantics: Semantics, resolution: Resolution, spec: ProviderSpec, policy: Policy
 ) -> Route:
+    operation = semantics.operation
+    if operation is Operation.PASSTHROUGH:
+        return Route(RouteKind.PASSTHROUGH, (), resolution.model)
     reasons: list[Reason] = []
-    if spec.dialect is not Dialect.OPENAI:
+    if not speaks(operation, spec):
         reasons.append(Reason.DIALECT)
     if resolution.qualified:
         reasons.append(Reason.QUALIFIED_SELECTOR)
     if "provider" in semantics.doc:
         reasons.append(Reason.PROVIDER_FIELD)
+    if operation is Operation.CHAT:
+        inject_usage = _chat_reasons(semantics, resolution, spec, policy, reasons)
+    else:
+        inject_usage = False
+    if Reason.DIALECT in reasons:
+        kind = RouteKind.TRANSLATE
+    elif reasons:
+        kind = RouteKind.REWRITE
+    else:
+        kind = RouteKind.PASSTHROUGH
+    return Route(kind, tuple(reasons), resolution.model, inject_usage=inject_usage)
+
+
+def _chat_reasons(
+    semantics: Semantics,
+    resolution: Resolution,
+    spec: ProviderSpec,
+    policy: Policy,
+    reasons: list[Reason],
+) -> bool:
+    """Add the chat-only reasons; return whether the usage request is injected."""
     if (
         spec.reasoning_model_rewrite
         and is_reasoning_model(resolution.model)
@@ -102,11 +139,4 @@ def decide(
     )
     if inject_usage:
         reasons.append(Reason.USAGE_INJECTED)
-
-    if Reason.DIALECT in reasons:
-        kind = RouteKind.TRANSLATE
-    elif reasons:
-        kind = RouteKind.REWRITE
-    else:
-        kind = RouteKind.PASSTHROUGH
-    return Route(kind, tuple(reasons), resolution.model, inject_usage=inject_usage)
+    return inject_usage

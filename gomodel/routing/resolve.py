@@ -21,7 +21,6 @@ class Resolution:
     model: str  # the model id the upstream is asked for
     requested: str  # the ``model`` field as the client sent it
     qualified: bool  # the selector carried a provider prefix that the gateway removed
-    explicit_provider: bool  # the body carried a ``provider`` field
 
 
 def resolve(model: str, provider_hint: str | None, catalog: Catalog) -> Resolution:
@@ -34,20 +33,18 @@ def resolve(model: str, provider_hint: str | None, catalog: Catalog) -> Resoluti
                 param="provider",
             )
         bare = model.removeprefix(f"{provider_hint}/")
-        return _checked(
-            provider, bare, model, qualified=bare != model, explicit=True, catalog=catalog
-        )
+        return _checked(provider, bare, model, qualified=bare != model, catalog=catalog)
 
     prefix, slash, rest = model.partition("/")
     if slash and rest:
         provider = _provider_named(prefix, catalog)
         if provider is not None:
-            return _checked(provider, rest, model, qualified=True, explicit=False, catalog=catalog)
+            return _checked(provider, rest, model, qualified=True, catalog=catalog)
 
     owner = catalog.owner(model)
     if owner is None:
         raise ModelNotFound(model)
-    return Resolution(owner, model, model, qualified=False, explicit_provider=False)
+    return Resolution(owner, model, model, qualified=False)
 
 
 def _provider_named(name: str, catalog: Catalog) -> str | None:
@@ -60,10 +57,10 @@ def _provider_named(name: str, catalog: Catalog) -> str | None:
 
 
 def _checked(
-    provider: str, model: str, requested: str, *, qualified: bool, explicit: bool, catalog: Catalog
+    provider: str, model: str, requested: str, *, qualified: bool, catalog: Catalog
 ) -> Resolution:
     # A provider whose model list is unknown (its /models failed and none is configured) is
     # trusted with any model: the upstream answers for itself.
     if catalog.knows(provider) and not catalog.serves(provider, model):
         raise ModelNotFound(f"{provider}/{model}")
-    return Resolution(provider, model, requested, qualified=qualified, explicit_provider=explicit)
+    return Resolution(provider, model, requested, qualified=qualified)

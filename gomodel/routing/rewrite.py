@@ -1,8 +1,10 @@
 """Minimal body edits for the ``rewrite`` route.
 
 The parsed body is edited and encoded once; fields the gateway does not understand are kept.
-When the only edit is the usage request and the client sent no ``stream_options``, the member
-is spliced into the client's bytes instead, so everything the client wrote stays byte for byte.
+:func:`with_model` is the edit every operation shares (the gateway-only ``provider`` field
+dropped, the upstream model id set); :func:`upstream_body` adds the chat-only ones. When the only
+edit is the usage request and the client sent no ``stream_options``, the member is spliced into
+the client's bytes instead, so everything the client wrote stays byte for byte.
 Pure: no trio, httpx or hypercorn.
 """
 
@@ -12,24 +14,31 @@ from typing import Any
 
 import orjson
 
-from gomodel.ingress.semantics import ChatSemantics
+from gomodel.ingress.semantics import Semantics
 from gomodel.routing.decision import Reason, Route, RouteKind
 
-__all__ = ["upstream_body"]
+__all__ = ["upstream_body", "with_model"]
 
 _USAGE_MEMBER = b'"stream_options":{"include_usage":true},'
 
 
-def upstream_body(body: bytes, semantics: ChatSemantics, route: Route) -> bytes:
-    """The bytes sent upstream for a chat request on an OpenAI-compatible route."""
+def with_model(doc: dict[str, Any], model: str) -> dict[str, Any]:
+    """A copy of ``doc`` without the gateway-only ``provider`` field and with ``model`` set
+    (in its place, when the client sent one)."""
+    out = {name: value for name, value in doc.items() if name != "provider"}
+    out["model"] = model
+    return out
+
+
+def upstream_body(body: bytes, semantics: Semantics, route: Route) -> bytes:
+    """The bytes sent upstream for a request on a route that speaks the client's API: the
+    client's own bytes on the fast path, else minimally edited."""
     if route.kind is RouteKind.PASSTHROUGH:
         return body
     if route.reasons == (Reason.USAGE_INJECTED,) and not semantics.has_stream_options:
         return _splice_usage(body)
 
-    doc: dict[str, Any] = dict(semantics.doc)
-    doc["model"] = route.upstream_model
-    doc.pop("provider", None)
+    doc = with_model(semantics.doc, route.upstream_model)
     if Reason.REASONING_PARAMS in route.reasons:
         max_tokens = doc.pop("max_tokens", None)
         if max_tokens is not None and doc.get("max_completion_tokens") is None:

@@ -12,5 +12,8 @@ plain dicts (or encoded SSE bytes, for stream engines) come out, and failures ar
 * :mod:`gomodel.translate.responses` (with ``responses_output`` and ``responses_stream``):
   Responses API request -> chat request, ``chat.completion`` -> ``response``, chat chunks ->
   Responses stream events, and the observer of native Responses streams.
-* :mod:`gomodel.translate.chain`: two stream engines in a row (Anthropic -> chat -> Responses).
+* :mod:`gomodel.translate.stage`: the protocol every stream engine implements, and two engines
+  chained on parsed chunks (Anthropic -> chat -> Responses).
+* :mod:`gomodel.translate.dialects`: per provider dialect, how a chat request goes upstream and
+  how its answer comes back.
 """

@@ -1,9 +1,10 @@
 """Anthropic Messages SSE events -> OpenAI ``chat.completion.chunk`` events (sans-IO).
 
-:class:`AnthropicChatStream` is a stream observer for the relay (the shape of
-:class:`~gomodel.usage.chat_stream.ChatStreamObserver`): it gets each complete upstream
+:class:`AnthropicChatStream` is a stream stage (:mod:`gomodel.translate.stage`) and a
+:class:`~gomodel.translate.stage.ChunkSource`: it gets each complete upstream
 :class:`~gomodel.wire.sse.Event` and returns the bytes the client receives for it, possibly
-several ``data:`` events, or ``None``. Each chunk is ``{"id": <message id>, "object":
+several ``data:`` events, or ``None``; :meth:`~AnthropicChatStream.chunks` gives the same chunks
+as objects, for a stage chained after it (Responses). Each chunk is ``{"id": <message id>, "object":
 "chat.completion.chunk", "created", "model": <model Anthropic reports>, "choices": [{"index": 0,
 "delta", "finish_reason", "logprobs": null}]}``. The mapping (only ``data:`` is read; its
 ``type`` names the event):
@@ -53,6 +54,7 @@ from gomodel.translate.anthropic_response import (
     tool_arguments,
     usage_from_anthropic,
 )
+from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult
 from gomodel.usage.extract import Usage
 from gomodel.wire.sse import DONE, Event, encode_data
 
@@ -86,8 +88,17 @@ class AnthropicChatStream:
 
     def feed(self, event: Event) -> bytes | None:
         """The bytes the client receives for ``event`` (``None``: nothing)."""
-        if self.done or self.error is not None or event.data is None:
+        chunks = self.chunks(event)
+        if not chunks:
             return None
+        return b"".join(
+            DONE if chunk is DONE_CHUNK else encode_data(orjson.dumps(chunk)) for chunk in chunks
+        )
+
+    def chunks(self, event: Event) -> list[Chunk]:
+        """The chat chunks ``event`` becomes, as objects."""
+        if self.done or self.error is not None or event.data is None:
+            return []
         try:
             payload = orjson.loads(event.data)
         except orjson.JSONDecodeError:
@@ -95,7 +106,7 @@ class AnthropicChatStream:
         if not isinstance(payload, dict):
             message = f"{self.provider_name} sent a stream event that is not a JSON object"
             self.error = UpstreamError(message, code="malformed_stream")
-            return None
+            return []
         kind = payload.get("type")
         if kind == "message_start":
             return self._message_start(payload.get("message"))
@@ -110,32 +121,39 @@ class AnthropicChatStream:
             if isinstance(delta, dict) and delta.get("stop_reason") is not None:
                 self._stop_reason = delta["stop_reason"]
             self._add_usage(payload.get("usage"))
-            return None
+            return []
         if kind == "message_stop":
             return self._message_stop()
         if kind == "error":
             self.error = anthropic_error(self.provider_name, payload.get("error"))
-        return None  # ping, error, and events this version does not know
+        return []  # ping, error, and events this version does not know
 
-    def finish(self) -> None:
-        """At upstream EOF. Nothing is left to say: a stream that never reached :attr:`done`
-        is truncated, and the relay says so."""
+    def finish(self) -> bytes | None:
+        """At upstream EOF. Nothing is left to say: a stream that never reached ``done`` is
+        truncated, and the relay says so."""
+        return None
+
+    def finish_chunks(self) -> list[Chunk]:
+        return []
+
+    def result(self) -> StreamResult:
+        return StreamResult(self.done, self.usage, self.model, self.provider_id)
 
     # -- events ----------------------------------------------------------------------------
 
-    def _message_start(self, message: object) -> bytes | None:
+    def _message_start(self, message: object) -> list[Chunk]:
         if not isinstance(message, dict):
-            return None
+            return []
         if isinstance(message.get("id"), str):
             self.provider_id = message["id"]
         if isinstance(message.get("model"), str) and message["model"]:
             self.model = message["model"]
         self._add_usage(message.get("usage"))
-        return None if self._started else self._delta({})  # just the role chunk
+        return [] if self._started else self._delta({})  # just the role chunk
 
-    def _block_start(self, index: object, block: object) -> bytes | None:
+    def _block_start(self, index: object, block: object) -> list[Chunk]:
         if not isinstance(block, dict) or not isinstance(index, int):
-            return None
+            return []
         kind = block.get("type")
         if kind == "tool_use":
             tool = self._tools[index] = _Tool(len(self._tools))
@@ -154,42 +172,43 @@ class AnthropicChatStream:
             return self._delta({"content": block["text"]})
         if kind == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
             return self._delta({"reasoning_content": block["thinking"]})
-        return None
+        return []
 
-    def _block_delta(self, index: object, delta: object) -> bytes | None:
+    def _block_delta(self, index: object, delta: object) -> list[Chunk]:
         if not isinstance(delta, dict):
-            return None
+            return []
         kind = delta.get("type")
         if kind == "text_delta" and isinstance(delta.get("text"), str) and delta["text"]:
             return self._delta({"content": delta["text"]})
         if kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
             return (
-                self._delta({"reasoning_content": delta["thinking"]}) if delta["thinking"] else None
+                self._delta({"reasoning_content": delta["thinking"]}) if delta["thinking"] else []
             )
         if kind == "input_json_delta" and isinstance(index, int) and index in self._tools:
             partial = delta.get("partial_json")
             if not isinstance(partial, str) or not partial:
-                return None
+                return []
             tool = self._tools[index]
             tool.has_arguments = True
             return self._tool_arguments(tool, partial)
-        return None
+        return []
 
-    def _block_stop(self, index: object) -> bytes | None:
+    def _block_stop(self, index: object) -> list[Chunk]:
         tool = self._tools.get(index) if isinstance(index, int) else None
         if tool is None or tool.has_arguments:
-            return None
+            return []
         tool.has_arguments = True
         return self._tool_arguments(tool, "{}")
 
-    def _message_stop(self) -> bytes:
+    def _message_stop(self) -> list[Chunk]:
         self.done = True
         out = self._delta({}, finish_reason(self._stop_reason))
         if self.include_usage:
             chunk = self._chunk([])
             chunk["usage"] = openai_usage(self.usage or Usage())
-            out += encode_data(orjson.dumps(chunk))
-        return out + DONE
+            out.append(chunk)
+        out.append(DONE_CHUNK)
+        return out
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -198,21 +217,21 @@ class AnthropicChatStream:
             self._raw_usage.update((k, v) for k, v in usage.items() if v is not None)
             self.usage = usage_from_anthropic(self._raw_usage)
 
-    def _tool_arguments(self, tool: _Tool, arguments: str) -> bytes:
+    def _tool_arguments(self, tool: _Tool, arguments: str) -> list[Chunk]:
         return self._delta(
             {"tool_calls": [{"index": tool.index, "function": {"arguments": arguments}}]}
         )
 
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> list[Chunk]:
         """One chunk with ``delta``, preceded by the role chunk if none was sent yet."""
-        out = b""
+        out: list[Chunk] = []
         if not self._started:
             self._started = True
-            role = {"role": "assistant", "content": ""}
-            out = encode_data(orjson.dumps(self._chunk([self._choice(role, None)])))
+            out.append(self._chunk([self._choice({"role": "assistant", "content": ""}, None)]))
             if not delta and finish is None:
                 return out
-        return out + encode_data(orjson.dumps(self._chunk([self._choice(delta, finish)])))
+        out.append(self._chunk([self._choice(delta, finish)]))
+        return out
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {

@@ -5,55 +5,49 @@
   hidden again);
 * Anthropic: the body translated to a Messages request, the answer (or its event stream)
   translated back to OpenAI chat shapes (``translate.anthropic_*``).
+
+Pure: no trio, httpx or hypercorn.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-import attrs
 import orjson
 
 from gomodel.errors import UpstreamError
-from gomodel.ingress.semantics import ChatSemantics
+from gomodel.ingress.semantics import Semantics
+from gomodel.pipeline.outcome import Answer
 from gomodel.providers.spec import Dialect
 from gomodel.routing.decision import Route
 from gomodel.routing.rewrite import upstream_body
 from gomodel.translate.anthropic_request import chat_to_messages
 from gomodel.translate.anthropic_response import messages_to_chat, usage_from_anthropic
 from gomodel.translate.anthropic_stream import AnthropicChatStream
-from gomodel.translate.chain import StreamTranslator
+from gomodel.translate.stage import ChunkSource
 from gomodel.usage.chat_stream import ChatStreamObserver
-from gomodel.usage.extract import Usage, usage_from_object
+from gomodel.usage.extract import usage_from_object
 
-__all__ = ["DIALECTS", "Answer", "ChatDialect", "ChatObserver"]
-
-
-# What a chat stream observer exposes: the relay's protocol plus what it counted.
-ChatObserver = StreamTranslator
-
-
-@attrs.frozen
-class Answer:
-    """A non-streamed answer as the client gets it, and what it counted."""
-
-    body: bytes
-    usage: Usage | None
-    model: str | None
-    provider_id: str | None
+__all__ = ["DIALECTS", "ChatDialect", "json_object"]
 
 
 class ChatDialect(Protocol):
-    endpoint: str
+    endpoint: str  # the provider's chat endpoint, relative to its base URL
 
-    def body(self, raw: bytes, semantics: ChatSemantics, route: Route) -> bytes: ...
+    def body(self, raw: bytes, semantics: Semantics, route: Route) -> bytes:
+        """The upstream request body for the client's chat request."""
 
-    def observer(self, semantics: ChatSemantics, route: Route, created: int) -> ChatObserver: ...
+    def stage(
+        self, semantics: Semantics, route: Route, created: int, provider: str
+    ) -> ChunkSource | ChatStreamObserver:
+        """The stream stage that turns the provider's events into chat chunks."""
 
-    def answer(self, body: bytes, provider: str, created: int) -> Answer: ...
+    def answer(self, body: bytes, provider: str, created: int) -> Answer:
+        """The client's ``chat.completion`` from the provider's non-streamed answer."""
 
 
-def _json_object(body: bytes, provider: str) -> dict[str, Any]:
+def json_object(body: bytes, provider: str) -> dict[str, Any]:
+    """An upstream answer that must be a JSON object; a 502 naming the provider otherwise."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -70,14 +64,16 @@ def _text(value: object) -> str | None:
 class OpenAIChat:
     endpoint = "chat/completions"
 
-    def body(self, raw: bytes, semantics: ChatSemantics, route: Route) -> bytes:
+    def body(self, raw: bytes, semantics: Semantics, route: Route) -> bytes:
         return upstream_body(raw, semantics, route)
 
-    def observer(self, semantics: ChatSemantics, route: Route, created: int) -> ChatObserver:
-        return ChatStreamObserver(hide_usage=route.inject_usage)
+    def stage(
+        self, semantics: Semantics, route: Route, created: int, provider: str
+    ) -> ChatStreamObserver:
+        return ChatStreamObserver(hide_usage=route.inject_usage, provider_name=provider)
 
     def answer(self, body: bytes, provider: str, created: int) -> Answer:
-        doc = _json_object(body, provider)
+        doc = json_object(body, provider)
         # The upstream's bytes go to the client untouched: every field it sent is kept.
         return Answer(
             body, usage_from_object(doc.get("usage")), _text(doc.get("model")), _text(doc.get("id"))
@@ -87,16 +83,21 @@ class OpenAIChat:
 class AnthropicChat:
     endpoint = "messages"
 
-    def body(self, raw: bytes, semantics: ChatSemantics, route: Route) -> bytes:
+    def body(self, raw: bytes, semantics: Semantics, route: Route) -> bytes:
         return orjson.dumps(chat_to_messages(semantics.doc, model=route.upstream_model))
 
-    def observer(self, semantics: ChatSemantics, route: Route, created: int) -> ChatObserver:
+    def stage(
+        self, semantics: Semantics, route: Route, created: int, provider: str
+    ) -> AnthropicChatStream:
         return AnthropicChatStream(
-            route.upstream_model, include_usage=semantics.include_usage, created=created
+            route.upstream_model,
+            include_usage=semantics.include_usage,
+            created=created,
+            provider_name=provider,
         )
 
     def answer(self, body: bytes, provider: str, created: int) -> Answer:
-        doc = _json_object(body, provider)
+        doc = json_object(body, provider)
         chat = messages_to_chat(doc, created=created)
         return Answer(
             orjson.dumps(chat),

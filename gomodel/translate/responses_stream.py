@@ -1,11 +1,12 @@
 r"""Responses API streams (sans-IO): translated from a chat stream, or watched going by.
 
-Both classes have the stream observer shape the relay drives (like
-:class:`~gomodel.translate.anthropic_stream.AnthropicChatStream`): ``feed(event)`` gets each
+Both classes are stream stages (:mod:`gomodel.translate.stage`): ``feed(event)`` gets each
 complete upstream :class:`~gomodel.wire.sse.Event` and returns the bytes the client receives
-for it, or ``None``; ``done``, ``usage``, ``model``, ``provider_id`` and ``error`` are current
-after every event, and the relay ends the stream with its final error event once ``error`` is
-set.
+for it, or ``None``; ``result()`` (done, usage, model, id) is current after every event, and the
+relay ends the stream with its final error event once ``error`` is set.
+:class:`ChatToResponsesStream` is also a :class:`~gomodel.translate.stage.ChunkSink`: chained
+after a stage that makes chat chunks (Anthropic's stream translated), it takes them as objects
+through ``feed_chunk``.
 
 :class:`ChatToResponsesStream` turns an OpenAI-compatible chat stream into the Responses
 stream the real API sends (the recorded OpenAI and xAI streams are the reference): frames
@@ -70,6 +71,7 @@ import orjson
 
 from gomodel.errors import GatewayError, UpstreamError, error_from_upstream
 from gomodel.translate import responses_output as out
+from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult
 from gomodel.usage.extract import Usage, usage_from_object
 from gomodel.wire.sse import Event, encode_event
 
@@ -126,7 +128,7 @@ class ChatToResponsesStream:
         if self.done or self.error is not None or event.data is None:
             return None
         if event.is_done:
-            return self._complete()
+            return self.feed_chunk(DONE_CHUNK)
         try:
             chunk = orjson.loads(event.data)
         except orjson.JSONDecodeError:
@@ -138,6 +140,15 @@ class ChatToResponsesStream:
         if chunk.get("error") is not None:
             self.error = error_from_upstream(self.provider_name, 502, event.data)
             return None
+        return self.feed_chunk(chunk)
+
+    def feed_chunk(self, chunk: Chunk) -> bytes | None:
+        """The bytes the client receives for one parsed chat chunk (or ``DONE_CHUNK``)."""
+        if self.done or self.error is not None:
+            return None
+        if chunk is DONE_CHUNK:
+            return self._complete()
+        assert isinstance(chunk, dict)
         if isinstance(chunk.get("id"), str):
             self.provider_id = chunk["id"]
         if isinstance(chunk.get("model"), str) and chunk["model"]:
@@ -161,6 +172,9 @@ class ChatToResponsesStream:
         if self.done or self.error is not None or self._finish is None:
             return None
         return self._complete()
+
+    def result(self) -> StreamResult:
+        return StreamResult(self.done, self.usage, self.model, self.provider_id)
 
     # -- deltas ------------------------------------------------------------------------------
 
@@ -369,8 +383,12 @@ class ResponsesStreamObserver:
             self._observe(payload)
         return event.raw
 
-    def finish(self) -> None:
+    def finish(self) -> bytes | None:
         """At upstream EOF: nothing to add (the stream is relayed as it came)."""
+        return None
+
+    def result(self) -> StreamResult:
+        return StreamResult(self.done, self.usage, self.model, self.provider_id)
 
     def _observe(self, payload: dict[str, Any]) -> None:
         kind = payload.get("type")

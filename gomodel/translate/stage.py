@@ -31,7 +31,15 @@ from gomodel.errors import GatewayError
 from gomodel.usage.extract import Usage
 from gomodel.wire.sse import Event
 
-__all__ = ["DONE_CHUNK", "Chained", "ChunkSink", "ChunkSource", "StreamResult", "StreamStage"]
+__all__ = [
+    "DONE_CHUNK",
+    "Chained",
+    "ChunkSink",
+    "ChunkSource",
+    "StreamResult",
+    "StreamStage",
+    "Verbatim",
+]
 
 
 @attrs.frozen(slots=True)
@@ -120,3 +128,29 @@ class Chained:
     def _pass(self, chunks: Sequence[Chunk]) -> bytes | None:
         out = [piece for chunk in chunks if (piece := self.second.feed_chunk(chunk))]
         return b"".join(out) or None
+
+
+@attrs.define
+class Verbatim:
+    """Relays every event as it came; ``inner``, if any, reads the counts from the same events
+    (its own output is dropped). Without one, the stream ends with the body: the gateway does
+    not know the operation's terminal event."""
+
+    inner: StreamStage | None = None
+
+    @property
+    def error(self) -> GatewayError | None:
+        return self.inner.error if self.inner is not None else None
+
+    def feed(self, event: Event) -> bytes | None:
+        if self.inner is not None:
+            self.inner.feed(event)
+        return event.raw
+
+    def finish(self) -> bytes | None:
+        if self.inner is not None:
+            self.inner.finish()
+        return None
+
+    def result(self) -> StreamResult:
+        return self.inner.result() if self.inner is not None else StreamResult(done=True)

@@ -140,3 +140,61 @@ async def test_anthropic_responses_both_ways(anthropic_gw: Gateway) -> None:
     records = await anthropic_gw.records(2)
     assert {r.stream for r in records} == {False, True}
     assert all(r.usage is not None and r.usage.total_tokens == 30 for r in records)
+
+
+async def test_translated_stream_without_done_still_completes(translated: Gateway) -> None:
+    """A chat stream that ends after its finish_reason but without ``[DONE]`` (only the
+    terminator was lost) still gives the client ``response.completed``, and the request counts
+    as completed: the translator's finish() runs at the end of the upstream body."""
+    chunks = [
+        {"id": "c1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}}]},
+        {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+    ]
+    translated.mock.script(Reply.sse(chunks, done=False), path="/chat/completions")
+
+    def run(sdk: openai.OpenAI) -> Any:
+        with sdk.responses.stream(model="llama-3", input="hi") as stream:
+            return stream.get_final_response()
+
+    final = await translated.in_thread(run)
+    assert (final.status, final.output_text) == ("completed", "Hi")
+    [record] = await translated.records(1)
+    assert (record.termination.value, record.complete) == ("completed", True)
+    assert record.usage is not None and record.usage.total_tokens == 4
+
+
+async def test_translated_request_is_decided_once(
+    anthropic_gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Responses stream to Anthropic (Responses -> chat -> Messages) is translated to chat and
+    its chat route decided once, for both the upstream body and the stream stage (it was once
+    translated, dumped, parsed and decided a second time for the stream)."""
+    import sys
+
+    from gomodel.routing import decision
+    from gomodel.translate import responses as translation
+
+    calls = {"responses_to_chat": 0, "decide": 0}
+    for name, module in (("responses_to_chat", translation), ("decide", decision)):
+        original = getattr(module, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls[_name] += 1
+            return _original(*args)
+
+        # Wherever the function was imported by name, count it there too.
+        for loaded in list(sys.modules.values()):
+            if getattr(loaded, "__name__", "").startswith("gomodel") and (
+                getattr(loaded, name, None) is original
+            ):
+                monkeypatch.setattr(loaded, name, counted)
+
+    def run(sdk: openai.OpenAI) -> str:
+        with sdk.responses.stream(model="claude-sonnet-4", input="hi") as stream:
+            return stream.get_final_response().output_text
+
+    assert await anthropic_gw.in_thread(run) == "Mock response to: hi"
+    assert calls["responses_to_chat"] == 1
+    # At most one decision for the Responses request and one for the chat request made of it.
+    assert calls["decide"] <= 2

@@ -15,8 +15,8 @@ ON = Policy(usage_enabled=True, enforce_returning_usage_data=True)
 OFF = Policy(usage_enabled=False, enforce_returning_usage_data=True)
 
 
-def _res(model: str, *, qualified: bool = False, explicit: bool = False) -> Resolution:
-    return Resolution("p", model, model, qualified=qualified, explicit_provider=explicit)
+def _res(model: str, *, qualified: bool = False) -> Resolution:
+    return Resolution("p", model, model, qualified=qualified)
 
 
 CASES = [
@@ -71,7 +71,7 @@ CASES = [
         "provider-field",
         {"provider": "openai"},
         "openai",
-        {"explicit": True},
+        {},
         ON,
         RouteKind.REWRITE,
         (Reason.PROVIDER_FIELD,),
@@ -135,7 +135,7 @@ CASES = [
         "everything",
         {"model": "o3", "max_tokens": 5, "provider": "openai", "stream": True},
         "openai",
-        {"qualified": True, "explicit": True},
+        {"qualified": True},
         ON,
         RouteKind.REWRITE,
         (

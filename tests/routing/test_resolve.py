@@ -21,37 +21,25 @@ CATALOG = Catalog(
 
 
 @pytest.mark.parametrize(
-    ("model", "hint", "provider", "upstream", "qualified", "explicit"),
+    ("model", "hint", "provider", "upstream", "qualified"),
     [
-        ("gpt-4o", None, "openai", "gpt-4o", False, False),  # first provider in name order
-        ("gpt-4.1", None, "openai-eu", "gpt-4.1", False, False),
-        ("openai/gpt-4o", None, "openai", "gpt-4o", True, False),  # name
-        ("openai-eu/gpt-4o", None, "openai-eu", "gpt-4o", True, False),
-        ("gpt-4o", "openai-eu", "openai-eu", "gpt-4o", False, True),  # explicit provider field
-        (
-            "openai-eu/gpt-4o",
-            "openai-eu",
-            "openai-eu",
-            "gpt-4o",
-            True,
-            True,
-        ),  # prefix stripped once
-        ("openai/gpt-oss-120b", "groq", "groq", "openai/gpt-oss-120b", False, True),
-        ("vllm/anything", None, "vllm", "anything", True, False),  # unknown list: trusted
-        ("llama-3.3", None, "groq", "llama-3.3", False, False),
+        ("gpt-4o", None, "openai", "gpt-4o", False),  # first provider in name order
+        ("gpt-4.1", None, "openai-eu", "gpt-4.1", False),
+        ("openai/gpt-4o", None, "openai", "gpt-4o", True),  # name
+        ("openai-eu/gpt-4o", None, "openai-eu", "gpt-4o", True),
+        ("gpt-4o", "openai-eu", "openai-eu", "gpt-4o", False),  # explicit provider field
+        ("openai-eu/gpt-4o", "openai-eu", "openai-eu", "gpt-4o", True),  # prefix stripped once
+        ("openai/gpt-oss-120b", "groq", "groq", "openai/gpt-oss-120b", False),
+        ("vllm/anything", None, "vllm", "anything", True),  # unknown list: trusted
+        ("llama-3.3", None, "groq", "llama-3.3", False),
     ],
 )
 def test_resolves(
-    model: str, hint: str | None, provider: str, upstream: str, qualified: bool, explicit: bool
+    model: str, hint: str | None, provider: str, upstream: str, qualified: bool
 ) -> None:
     """Each selector form lands on the right provider and upstream model id."""
     res = resolve(model, hint, CATALOG)
-    assert (res.provider, res.model, res.qualified, res.explicit_provider) == (
-        provider,
-        upstream,
-        qualified,
-        explicit,
-    )
+    assert (res.provider, res.model, res.qualified) == (provider, upstream, qualified)
     assert res.requested == model
 
 

@@ -14,13 +14,7 @@ from gomodel.routing.rewrite import upstream_body
 def _rewrite(body: bytes, ptype: str = "openai", *, model: str | None = None) -> bytes:
     semantics = parse_chat(body)
     upstream = model or semantics.model
-    resolution = Resolution(
-        "p",
-        upstream,
-        semantics.model,
-        qualified=upstream != semantics.model,
-        explicit_provider=semantics.provider is not None,
-    )
+    resolution = Resolution("p", upstream, semantics.model, qualified=upstream != semantics.model)
     route = decide(semantics, resolution, SPECS[ptype], Policy())
     return upstream_body(body, semantics, route)
 
@@ -133,7 +127,7 @@ def test_rewrite_does_not_mutate_the_snapshot() -> None:
     semantics = parse_chat(body)
     route = decide(
         semantics,
-        Resolution("p", "o1", "o1", qualified=False, explicit_provider=False),
+        Resolution("p", "o1", "o1", qualified=False),
         SPECS["openai"],
         Policy(),
     )

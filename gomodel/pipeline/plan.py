@@ -1,0 +1,50 @@
+"""One upstream attempt, decided: what goes to which provider, and how its answer comes back.
+
+Every surface (chat, Responses, embeddings, passthrough) turns a request into a :class:`Plan`;
+:func:`gomodel.pipeline.run.serve` runs every plan the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import httpx
+
+from gomodel.ingress.semantics import Semantics
+from gomodel.pipeline.outcome import Answer, Outcome
+from gomodel.providers.client import Provider
+from gomodel.relay.stream import ErrorEvent, error_event
+from gomodel.relay.unary import UnaryResult
+from gomodel.routing.decision import Route
+from gomodel.routing.resolve import Resolution
+from gomodel.translate.stage import StreamStage
+
+__all__ = ["Plan"]
+
+
+def _nothing(outcome: Outcome) -> None:
+    return None
+
+
+@attrs.frozen(eq=False)
+class Plan:
+    endpoint: str  # the usage row's endpoint: the route, or the passthrough path
+    semantics: Semantics
+    resolution: Resolution
+    provider: Provider
+    route: Route
+    request: httpx.Request
+    # Non-streamed: the client's answer from the upstream's (verbatim or translated).
+    answer: Callable[[UnaryResult], Answer]
+    # Streamed: a fresh stream stage for the exchange; None for a non-streamed request.
+    stage: Callable[[], StreamStage] | None = None
+    any_success: bool = False  # every status below 400 is an answer (passthrough)
+    error_event: ErrorEvent = error_event  # how a stream that failed after its start ends
+    # The surface's bookkeeping once the exchange ended (the Responses store), before the
+    # client gets a non-streamed answer.
+    finished: Callable[[Outcome], None] = _nothing
+
+    @property
+    def stream(self) -> bool:
+        return self.stage is not None
