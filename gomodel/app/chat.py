@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from gomodel.ingress.semantics import parse_chat
 from gomodel.pipeline.context import RequestContext
-from gomodel.pipeline.plan import Plan
-from gomodel.pipeline.run import resolve_target, serve
-from gomodel.routing.decision import decide
+from gomodel.pipeline.run import serve, target
 from gomodel.translate.dialects import DIALECTS
 
 __all__ = ["chat_completions"]
@@ -15,32 +13,16 @@ ENDPOINT = "/v1/chat/completions"
 
 
 async def chat_completions(ctx: RequestContext) -> None:
-    runtime = ctx.runtime
     semantics = parse_chat(ctx.snapshot.body)
-    resolution, provider = await resolve_target(ctx, semantics)
-    route = decide(semantics, resolution, provider.spec, runtime.policy)
+    chosen = await target(ctx, semantics)
+    provider, route = chosen.provider, chosen.route
     dialect = DIALECTS[provider.spec.dialect]
-    created = int(runtime.clock())
-    request = provider.build_request(
-        "POST",
+    created = int(ctx.runtime.clock())
+    plan = chosen.plan(
+        ENDPOINT,
         provider.url(dialect.endpoint),
-        body=dialect.body(ctx.snapshot.body, semantics, route),
-        request_id=ctx.snapshot.request_id,
-        stream=semantics.stream,
-    )
-
-    plan = Plan(
-        endpoint=ENDPOINT,
-        semantics=semantics,
-        resolution=resolution,
-        provider=provider,
-        route=route,
-        request=request,
+        dialect.body(ctx.snapshot.body, semantics, route),
         answer=lambda result: dialect.answer(result.body, provider.name, created),
-        stage=(
-            (lambda: dialect.stage(semantics, route, created, provider.name))
-            if semantics.stream
-            else None
-        ),
+        stage=lambda: dialect.stage(semantics, route, created, provider.name),
     )
     await serve(ctx, plan)

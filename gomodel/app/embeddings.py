@@ -16,10 +16,9 @@ from gomodel.errors import InvalidRequest, UpstreamError
 from gomodel.ingress.semantics import parse_embeddings
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
-from gomodel.pipeline.plan import Plan
-from gomodel.pipeline.run import resolve_target, serve
+from gomodel.pipeline.run import serve, target
 from gomodel.relay.unary import UnaryResult
-from gomodel.routing.decision import RouteKind, decide
+from gomodel.routing.decision import RouteKind
 from gomodel.routing.rewrite import with_model
 from gomodel.translate.dialects import json_object
 from gomodel.usage.extract import usage_from_object
@@ -31,13 +30,13 @@ ENDPOINT = "/v1/embeddings"
 
 async def embeddings(ctx: RequestContext) -> None:
     semantics = parse_embeddings(ctx.snapshot.body)
-    resolution, provider = await resolve_target(ctx, semantics)
+    chosen = await target(ctx, semantics)
+    provider, resolution = chosen.provider, chosen.resolution
     kind = provider.spec.embeddings
     if kind is None:
         raise InvalidRequest(
             f"{provider.name} ({provider.spec.type}) does not support embeddings", param="model"
         )
-    route = decide(semantics, resolution, provider.spec, ctx.runtime.policy)
     ollama = kind == "ollama"
     if ollama:
         url = provider.config.base_url.removesuffix("/v1") + "/api/embed"
@@ -45,7 +44,7 @@ async def embeddings(ctx: RequestContext) -> None:
     else:
         url = provider.url("embeddings")
         body = ctx.snapshot.body
-        if route.kind is not RouteKind.PASSTHROUGH:
+        if chosen.route.kind is not RouteKind.PASSTHROUGH:
             body = orjson.dumps(with_model(semantics.doc, resolution.model))
 
     def answer(result: UnaryResult) -> Answer:
@@ -59,19 +58,7 @@ async def embeddings(ctx: RequestContext) -> None:
             out, usage_from_object(doc.get("usage")), model if isinstance(model, str) else None
         )
 
-    request = provider.build_request(
-        "POST", url, body=body, request_id=ctx.snapshot.request_id, stream=False
-    )
-    plan = Plan(
-        endpoint=ENDPOINT,
-        semantics=semantics,
-        resolution=resolution,
-        provider=provider,
-        route=route,
-        request=request,
-        answer=answer,
-    )
-    await serve(ctx, plan)
+    await serve(ctx, chosen.plan(ENDPOINT, url, body, answer=answer))
 
 
 def _from_ollama(doc: dict[str, Any], model: str) -> dict[str, Any]:

@@ -25,8 +25,7 @@ from gomodel.app.response_store import StoredResponse
 from gomodel.ingress.semantics import Semantics, chat_semantics, parse_responses
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
-from gomodel.pipeline.plan import Plan
-from gomodel.pipeline.run import resolve_target, serve
+from gomodel.pipeline.run import serve, target
 from gomodel.providers.client import Provider
 from gomodel.providers.spec import Dialect
 from gomodel.relay.unary import UnaryResult
@@ -63,31 +62,15 @@ class _Way:
 
 
 async def responses(ctx: RequestContext) -> None:
-    runtime = ctx.runtime
     semantics = parse_responses(ctx.snapshot.body)
-    resolution, provider = await resolve_target(ctx, semantics)
-    route = decide(semantics, resolution, provider.spec, runtime.policy)
-    if route.kind is RouteKind.TRANSLATE:
-        way = _translated(ctx, semantics, resolution, provider)
+    chosen = await target(ctx, semantics)
+    if chosen.route.kind is RouteKind.TRANSLATE:
+        way = _translated(ctx, semantics, chosen.resolution, chosen.provider)
     else:
-        way = _native(ctx, semantics, resolution, provider, route)
-    request = provider.build_request(
-        "POST",
-        provider.url(way.endpoint),
-        body=way.body,
-        request_id=ctx.snapshot.request_id,
-        stream=semantics.stream,
-    )
-    plan = Plan(
-        endpoint=ENDPOINT,
-        semantics=semantics,
-        resolution=resolution,
-        provider=provider,
-        route=route,
-        request=request,
-        answer=way.answer,
-        stage=way.stage if semantics.stream else None,
-        finished=way.finished,
+        way = _native(ctx, semantics, chosen.resolution, chosen.provider, chosen.route)
+    url = chosen.provider.url(way.endpoint)
+    plan = chosen.plan(
+        ENDPOINT, url, way.body, answer=way.answer, stage=way.stage, finished=way.finished
     )
     await serve(ctx, plan)
 

@@ -20,7 +20,7 @@ from gomodel.routing.decision import Route
 from gomodel.routing.resolve import Resolution
 from gomodel.translate.stage import StreamStage
 
-__all__ = ["Plan"]
+__all__ = ["Plan", "Target"]
 
 
 def _nothing(outcome: Outcome) -> None:
@@ -48,3 +48,41 @@ class Plan:
     @property
     def stream(self) -> bool:
         return self.stage is not None
+
+
+@attrs.frozen(eq=False)
+class Target:
+    """A model request resolved and decided: the provider and model, and the route."""
+
+    semantics: Semantics
+    resolution: Resolution
+    provider: Provider
+    route: Route
+    request_id: str
+
+    def plan(
+        self,
+        endpoint: str,
+        url: str,
+        body: bytes,
+        *,
+        answer: Callable[[UnaryResult], Answer],
+        stage: Callable[[], StreamStage] | None = None,
+        finished: Callable[[Outcome], None] = _nothing,
+    ) -> Plan:
+        """The plan that POSTs ``body`` to ``url`` (``stage`` only matters for a stream)."""
+        stream = self.semantics.stream
+        request = self.provider.build_request(
+            "POST", url, body=body, request_id=self.request_id, stream=stream
+        )
+        return Plan(
+            endpoint,
+            self.semantics,
+            self.resolution,
+            self.provider,
+            self.route,
+            request,
+            answer,
+            stage if stream else None,
+            finished=finished,
+        )

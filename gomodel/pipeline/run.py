@@ -17,15 +17,16 @@ from gomodel.ingress.semantics import Semantics
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
-from gomodel.pipeline.plan import Plan
+from gomodel.pipeline.plan import Plan, Target
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import UnaryExchange
 from gomodel.relay.watch import ClientGone
+from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution, resolve
 from gomodel.termination import Termination
 
-__all__ = ["INITIAL_LOAD_WAIT", "identify", "resolve_target", "send_answer", "serve"]
+__all__ = ["INITIAL_LOAD_WAIT", "identify", "resolve_target", "send_answer", "serve", "target"]
 
 # A request for an unknown model waits this long for the first model-list load to finish.
 INITIAL_LOAD_WAIT = 10.0
@@ -38,6 +39,14 @@ def identify(ctx: RequestContext) -> None:
     ctx.user_path = ctx.principal.user_path or normalize_user_path(
         ctx.snapshot.header(b"x-gomodel-user-path")
     )
+
+
+async def target(ctx: RequestContext, semantics: Semantics) -> Target:
+    """The request resolved (provider and upstream model, once the caller is known) and its
+    route decided."""
+    resolution, provider = await resolve_target(ctx, semantics)
+    route = decide(semantics, resolution, provider.spec, ctx.runtime.policy)
+    return Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
 
 
 async def resolve_target(ctx: RequestContext, semantics: Semantics) -> tuple[Resolution, Provider]:
