@@ -25,9 +25,9 @@ from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
 from gomodel.storage import open_store
 from gomodel.storage.base import UsageStore
+from gomodel.storage.recorder import UsageRecorder
 from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import LogUsageSink, UsageSink
-from gomodel.usage.recorder import UsageRecorder
 
 __all__ = ["Runtime", "open_runtime"]
 

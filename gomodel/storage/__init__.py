@@ -3,6 +3,9 @@
 ``open_store(settings)`` picks the backend; every store implements
 :class:`~gomodel.storage.base.UsageStore` with blocking methods that the I/O shell calls through
 ``trio.to_thread.run_sync``. psycopg is imported only when PostgreSQL is chosen.
+
+The usage recorder (:mod:`gomodel.storage.recorder`), the task that feeds a store, lives here
+too: it is I/O (trio, the spill file), so ``gomodel.usage`` stays pure and never imports storage.
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ import pytest
 import trio
 import trio.testing
 
+from gomodel.storage.recorder import BATCH_SIZE, UsageRecorder
 from gomodel.termination import Termination
 from gomodel.usage.extract import Usage
 from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import UsageRecord
-from gomodel.usage.recorder import BATCH_SIZE, UsageRecorder
 from gomodel.usage.row import UsageRow
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max default: no such process
