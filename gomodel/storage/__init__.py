@@ -1,6 +1,6 @@
 """Persistent storage: usage rows in SQLite (default) or PostgreSQL, and the admin queries.
 
-``open_store(settings)`` picks the backend; every store implements
+``make_store(settings)`` picks the backend; every store implements
 :class:`~gomodel.storage.base.UsageStore` with blocking methods that the I/O shell calls through
 ``trio.to_thread.run_sync``. psycopg is imported only when PostgreSQL is chosen.
 
@@ -22,17 +22,19 @@ __all__ = [
     "SQLiteStore",
     "UsageQuery",
     "UsageStore",
-    "open_store",
+    "make_store",
     "parse_usage_query",
 ]
 
 STORAGE_TYPES = ("sqlite", "postgresql")
 
 
-def open_store(
+def make_store(
     storage_type: str, *, sqlite_path: str | Path = "data/gomodel.db", postgres_url: str = ""
 ) -> UsageStore:
-    """The store ``STORAGE_TYPE`` names. Connects lazily, at the first call (in a worker thread).
+    """The store ``STORAGE_TYPE`` names, not yet connected: it connects lazily, at its first
+    call (in a worker thread), so this opens nothing and owns nothing to close yet. (Not
+    ``open_store``: by the house naming, ``open_*`` is an async context manager.)
 
     Raises :class:`ConfigError` for an unknown type or a missing ``POSTGRES_URL``.
     """
