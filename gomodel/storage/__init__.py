@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gomodel.errors import ConfigError
 from gomodel.storage.base import UsageStore
-from gomodel.storage.queries import UsageQuery, parse_usage_query
+from gomodel.storage.queries import UsageQuery
 from gomodel.storage.sqlite import SQLiteStore
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "UsageQuery",
     "UsageStore",
     "make_store",
-    "parse_usage_query",
 ]
 
 STORAGE_TYPES = ("sqlite", "postgresql")

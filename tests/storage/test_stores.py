@@ -24,11 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gomodel.app.admin_query import parse_usage_query
 from gomodel.errors import ConfigError
 from gomodel.storage import SQLiteStore, make_store
 from gomodel.storage.base import MIGRATIONS, SQLUsageStore
 from gomodel.storage.postgres import PostgresStore
-from gomodel.storage.queries import UsageQuery, log_entry, parse_usage_query
+from gomodel.storage.queries import UsageQuery, log_entry
 from gomodel.usage.row import UsageRow
 from tests.storage.pg import PG_URL, pg_schema, terminate
 
