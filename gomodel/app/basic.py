@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import trio
 
 from gomodel.app.context import RequestContext
@@ -9,6 +11,8 @@ from gomodel.app.render import send_json
 from gomodel.errors import UpstreamUnavailable
 
 __all__ = ["health", "list_models", "ready"]
+
+log = logging.getLogger("gomodel")
 
 # The storage check of the readiness probe gives up after this long.
 READY_STORAGE_TIMEOUT = 2.0
@@ -28,10 +32,15 @@ async def ready(ctx: RequestContext) -> None:
             with trio.fail_after(READY_STORAGE_TIMEOUT):
                 await trio.to_thread.run_sync(runtime.store.ping, abandon_on_cancel=True)
         except Exception as exc:
-            raise UpstreamUnavailable(
-                f"not ready: usage storage does not answer: {exc or type(exc).__name__}",
-                code="not_ready",
+            # The probe answers anyone: the driver's message (host, port, user name) goes to
+            # the log only.
+            detail = (
+                f"no answer within {READY_STORAGE_TIMEOUT:g} s"
+                if isinstance(exc, trio.TooSlowError)
+                else str(exc) or type(exc).__name__
             )
+            log.warning("not ready: usage storage does not answer: %s", detail)
+            raise UpstreamUnavailable("not ready: usage storage does not answer", code="not_ready")
     await send_json(ctx.send, 200, {"status": "ready"}, ctx.headers)
 
 

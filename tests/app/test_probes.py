@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 
 import attrs
 import httpx
+import pytest
 import trio
 
 from gomodel.app.asgi import GatewayApp
@@ -52,13 +54,17 @@ async def test_ready_after_models_and_storage(nursery: trio.Nursery, tmp_path: P
     assert later.json() == {"status": "ready"}
 
 
-async def test_not_ready_without_storage(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """With its PostgreSQL unreachable the gateway still serves, but /ready says why not."""
+async def test_not_ready_without_storage(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With its PostgreSQL unreachable the gateway still serves, but /ready says why not:
+    publicly only that storage does not answer (the probe is unauthenticated; the driver's
+    message names the database host and user), the detail goes to the log."""
     url, app = await _gateway(
         nursery,
         tmp_path,
         STORAGE_TYPE="postgresql",
-        POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test?connect_timeout=1",
+        POSTGRES_URL="postgresql://billing_admin@127.0.0.1:1/test?connect_timeout=1",
     )
     assert app.runtime is not None
     await app.runtime.initial_load.wait()
@@ -69,7 +75,15 @@ async def test_not_ready_without_storage(nursery: trio.Nursery, tmp_path: Path) 
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
         )
     assert probe.status_code == 503
-    assert "usage storage" in probe.json()["error"]["message"]
+    error = probe.json()["error"]
+    assert (error["message"], error["code"]) == (
+        "not ready: usage storage does not answer",
+        "not_ready",
+    )
+    assert "127.0.0.1" not in probe.text and "port 1" not in probe.text
+    [logged] = [r for r in caplog.records if "usage storage does not answer" in r.getMessage()]
+    assert logged.levelno == logging.WARNING
+    assert "127.0.0.1" in logged.getMessage()  # the operator still sees why
     assert chat.status_code == 200  # usage waits (and spills) while storage is away
 
 
