@@ -10,11 +10,14 @@ Usage rows are billing data, so none is ever dropped silently:
 * when storage fails, rows wait in memory (at most ``USAGE_BUFFER_SIZE``) and are retried with a
   growing delay; past that bound the oldest go to the spill file;
 * on shutdown every row still in memory is written, or spilled if storage is down;
-* at startup, spill files left by processes that are gone are replayed into storage (inserts
-  are idempotent on the row id, so a replay that is interrupted and repeated duplicates
-  nothing).
+* spill files left by processes that are gone, and this process's own, are replayed into
+  storage at startup and whenever storage takes writes again (inserts are idempotent on the row
+  id, so a replay that is interrupted and repeated duplicates nothing). A line that holds no
+  row (cut short by a crash or a full disk, garbage) is moved to a quarantine file beside it;
+  the rest of the file is replayed, the error is logged, and ``/ready`` says so
+  (:meth:`UsageRecorder.alarms`) for as long as the quarantine file is there.
 
-The spill file is JSON lines, one row each: ``<spill dir>/usage-spill-<pid>.jsonl``.
+The spill files are JSON lines, one row each; :mod:`gomodel.storage.spill` names them.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from typing import Any
 import attrs
 import trio
 
+from gomodel.storage import spill
 from gomodel.storage.base import UsageStore
 from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import UsageRecord
-from gomodel.usage.row import UsageRow, from_json_line, row_from_record, to_json_line
+from gomodel.usage.row import UsageRow, row_from_record
 
 __all__ = ["RecorderStatistics", "UsageRecorder"]
 
@@ -56,9 +60,10 @@ class RecorderStatistics:
     received: int
     written: int
     spilled: int  # rows written to the spill file (storage down, or the channel full)
-    replayed: int  # spilled rows written to storage at startup
+    replayed: int  # spilled rows written to storage at startup or after an outage
     pending: int  # rows in memory waiting for storage
     failed_writes: int
+    quarantined: int = 0  # damaged spill lines moved to a quarantine file
 
 
 @attrs.define(eq=False)
@@ -83,8 +88,10 @@ class UsageRecorder:
     _spilled: int = attrs.field(default=0, init=False)
     _replayed: int = attrs.field(default=0, init=False)
     _failed_writes: int = attrs.field(default=0, init=False)
-    _prepared: bool = attrs.field(default=False, init=False)  # migrated, old spills replayed
-    _spill_waiting: bool = attrs.field(default=False, init=False)  # rows on disk to replay
+    _quarantined: int = attrs.field(default=0, init=False)
+    _quarantine_files: tuple[tuple[str, int], ...] = attrs.field(default=(), init=False)
+    _prepared: bool = attrs.field(default=False, init=False)  # migrated
+    _spill_waiting: bool = attrs.field(default=True, init=False)  # rows on disk to replay
 
     def __attrs_post_init__(self) -> None:
         # Bounded: a full channel spills to disk rather than growing without limit.
@@ -92,7 +99,7 @@ class UsageRecorder:
 
     @property
     def spill_path(self) -> Path:
-        return self.spill_dir / f"usage-spill-{self.process_id}.jsonl"
+        return spill.live_spill_path(self.spill_dir, self.process_id)
 
     def record(self, record: UsageRecord) -> None:
         """Take one record without waiting; never loses it."""
@@ -120,15 +127,24 @@ class UsageRecorder:
             replayed=self._replayed,
             pending=len(self._pending) + self._receive.statistics().current_buffer_used,
             failed_writes=self._failed_writes,
+            quarantined=self._quarantined,
+        )
+
+    def alarms(self) -> tuple[str, ...]:
+        """What an operator must look at, for ``/ready``: quarantined lines. Empty when all
+        is well."""
+        return tuple(
+            f"usage: {lines} damaged spill lines wait in quarantine in {name}; see the log"
+            for name, lines in self._quarantine_files
         )
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write batches until cancelled; flush on the way out.
 
         Storage that is down at startup does not stop the gateway: migrations and the replay
-        of old spill files are retried before each write until they succeed.
+        of spill files are retried before each write until they succeed.
         """
-        healthy = await self._prepare()
+        healthy = await self._prepare() and await self._replay_if_waiting()
         task_status.started()
         delay = self.flush_interval
         try:
@@ -151,7 +167,6 @@ class UsageRecorder:
             return True
         try:
             await self.offload(self.store.migrate)
-            await self._replay_spills()
         except Exception as exc:
             self._failed_writes += 1
             log.warning("usage storage unavailable: %s; rows wait, then spill to disk", exc)
@@ -175,13 +190,7 @@ class UsageRecorder:
                 return False
             del self._pending[: len(batch)]
             self._written += len(batch)
-        if self._spill_waiting:  # storage works again: the rows set aside on disk go in too
-            try:
-                await self._replay_spills()
-            except Exception as exc:
-                log.warning("replaying spilled usage rows failed, will retry: %s", exc)
-                self._spill_waiting = True
-        return True
+        return await self._replay_if_waiting()
 
     def _take_ready(self) -> None:
         """Every row already waiting, without a trip through the scheduler per row: under load
@@ -214,48 +223,54 @@ class UsageRecorder:
             self._pending.clear()
 
     def _spill(self, rows: list[UsageRow], why: str) -> None:
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        with self.spill_path.open("ab") as spill:
-            spill.write(b"".join(to_json_line(row) for row in rows))
-            spill.flush()
-            os.fsync(spill.fileno())
+        spill.append_rows(self.spill_path, rows)
         self._spilled += len(rows)
         self._spill_waiting = True
         log.warning("%s: %d usage rows written to %s", why, len(rows), self.spill_path)
 
+    # -- replay --------------------------------------------------------------------------------
+
+    async def _replay_if_waiting(self) -> bool:
+        """Replay the spill files if there may be any; a failure is retried later."""
+        if not self._spill_waiting:
+            return True
+        try:
+            await self._replay_spills()
+        except Exception as exc:
+            log.warning("replaying spilled usage rows failed, will retry: %s", exc)
+            self._spill_waiting = True
+            return False
+        return True
+
     async def _replay_spills(self) -> None:
         """Write spilled rows to storage: this process's own (set aside first, so new spills
         start a new file) and those of processes that are gone."""
-        if not self.spill_dir.is_dir():
-            return
-        if self.spill_path.exists():
-            self.spill_path.rename(
-                self.spill_dir / f"usage-spill-{self.process_id}.{uuid.uuid4().hex}.jsonl"
-            )
         self._spill_waiting = False
-        for path in sorted(self.spill_dir.glob("usage-spill-*.jsonl")):
-            if _appended_by_another_process(path):
-                continue
-            data = await self.offload(path.read_bytes)
-            rows = [from_json_line(line) for line in data.splitlines() if line.strip()]
+        # Inline: a spill appends on the event loop, so none is under way during the claim.
+        claimed = spill.claim_replayable(self.spill_dir, self.process_id)
+        for origin, path in claimed:
+            contents = await self.offload(spill.read_spill, path)
+            if contents.damaged:
+                await self._quarantine(origin, path, contents)
+            rows = contents.rows
             for start in range(0, len(rows), WRITE_SIZE):
                 await self.offload(self.store.insert, rows[start : start + WRITE_SIZE])
-            path.unlink(missing_ok=True)  # another replica may have replayed it too
+            await self.offload(spill.remove, path)
             self._replayed += len(rows)
-            log.info("replayed %d spilled usage rows from %s", len(rows), path)
+            log.info("replayed %d spilled usage rows from %s", len(rows), origin)
+        self._quarantine_files = await self.offload(spill.quarantined, self.spill_dir)
 
-
-def _appended_by_another_process(path: Path) -> bool:
-    """A live spill file (``usage-spill-<pid>.jsonl``, not a set-aside one) whose process
-    still runs: it may append more, so it is that process's to replay."""
-    name = path.name.removeprefix("usage-spill-").removesuffix(".jsonl")
-    if not name.isdigit() or int(name) == os.getpid():
-        return False
-    pid = int(name)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    async def _quarantine(self, origin: Path, path: Path, contents: spill.SpillContents) -> None:
+        """Move the damaged lines of ``path`` (claimed from ``origin``) aside, and say so."""
+        target = await self.offload(spill.quarantine, path, contents)
+        lines = len(contents.damaged)
+        self._quarantined += lines
+        if target.name not in dict(self._quarantine_files):
+            self._quarantine_files = (*self._quarantine_files, (target.name, lines))
+        log.error(
+            "usage spill file %s: %d damaged lines (cut short or garbage) moved to %s for "
+            "repair; its other rows are replayed",
+            origin,
+            lines,
+            target,
+        )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +20,7 @@ from gomodel.termination import Termination
 from gomodel.usage.extract import Usage
 from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import UsageRecord
-from gomodel.usage.row import UsageRow
+from gomodel.usage.row import UsageRow, row_from_record, to_json_line
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max default: no such process
 
@@ -29,6 +32,7 @@ class FakeStore:
         self.rows: dict[str, UsageRow] = {}
         self.down = False
         self.inserts = 0
+        self.inserted: Counter[str] = Counter()  # how often each id was handed over
 
     def migrate(self) -> None:
         pass
@@ -38,6 +42,7 @@ class FakeStore:
         if self.down:
             raise ConnectionError("storage is down")
         for row in rows:
+            self.inserted[row.id] += 1
             self.rows.setdefault(row.id, row)
 
 
@@ -72,6 +77,18 @@ def _recorder(store: FakeStore, tmp_path: Path, **kw: object) -> UsageRecorder:
         offload=_inline,
         **kw,  # type: ignore[arg-type]
     )
+
+
+def _slow_store_offload(store: FakeStore, delay: float) -> Callable[..., Any]:
+    """Storage that takes ``delay`` seconds per insert; everything else runs inline."""
+
+    async def offload(fn: Callable[..., Any], *args: Any) -> Any:
+        if fn == store.insert:
+            await trio.sleep(delay)
+        await trio.lowlevel.checkpoint()
+        return fn(*args)
+
+    return offload
 
 
 async def test_batches_at_flush_interval(
@@ -255,3 +272,89 @@ async def test_spilled_rows_replayed_once_storage_recovers(
         assert len(store.rows) == 10
         assert not [p for p in os.listdir(tmp_path) if p.startswith("usage-spill-")]
         nursery.cancel_scope.cancel()
+
+
+def _row(i: int) -> UsageRow:
+    return row_from_record(
+        _record(i),
+        prices=PriceTable.from_package(),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        row_id=str(uuid.uuid4()),
+    )
+
+
+def _spill_files(spill_dir: Path) -> list[str]:
+    return sorted(p for p in os.listdir(spill_dir) if p.startswith("usage-spill-"))
+
+
+async def test_damaged_spill_lines_are_quarantined_and_the_rest_replayed(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spill file torn by a crash or a full disk (a line cut short, a line of garbage, a
+    last line without its end) costs only its damaged lines: they are moved, unchanged, to a
+    quarantine file beside it, every good row reaches storage once, the operator is told, and
+    later rows go to storage, not to disk."""
+    good = [_row(i) for i in range(4)]
+    torn = to_json_line(_row(98))[:57]
+    garbage = b"\x00\xff not json at all {"
+    tail = to_json_line(_row(99))[:-30]
+    spill = tmp_path / f"usage-spill-{DEAD_PID}.jsonl"
+    spill.write_bytes(
+        to_json_line(good[0])
+        + to_json_line(good[1])
+        + torn
+        + b"\n"
+        + garbage
+        + b"\n"
+        + to_json_line(good[2])
+        + to_json_line(good[3])
+        + tail
+    )
+    store = FakeStore()
+    recorder = _recorder(store, tmp_path, flush_interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        assert store.inserted == Counter(row.id for row in good)
+        for i in range(5):
+            recorder.record(_record(i))
+        await trio.sleep(2)
+        assert len(store.rows) == 9  # the later rows are stored too
+        nursery.cancel_scope.cancel()
+    assert store.inserted == Counter(list(store.rows))  # each row handed over exactly once
+    [quarantine] = [p for p in os.listdir(tmp_path) if p.startswith("usage-quarantine-")]
+    assert (tmp_path / quarantine).read_bytes() == torn + b"\n" + garbage + b"\n" + tail + b"\n"
+    assert _spill_files(tmp_path) == []
+    stats = recorder.statistics()
+    assert (stats.replayed, stats.quarantined, stats.written, stats.spilled) == (4, 3, 5, 0)
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert str(spill) in error.getMessage() and "3 damaged lines" in error.getMessage()
+    assert quarantine in error.getMessage()
+    [alarm] = recorder.alarms()
+    assert quarantine in alarm and "3" in alarm
+
+
+async def test_damaged_spill_found_while_storage_is_down(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The replay of a damaged file is retried while storage is down: its damaged lines are
+    quarantined once, and its good rows land once storage is back."""
+    good = _row(1)
+    (tmp_path / f"usage-spill-{DEAD_PID}.jsonl").write_bytes(
+        b"garbage\n" + to_json_line(good) + b'{"id": "cut sh'
+    )
+    store = FakeStore()
+    store.down = True
+    recorder = _recorder(store, tmp_path, flush_interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        recorder.record(_record(2))
+        await trio.sleep(20)
+        assert store.rows == {}
+        store.down = False
+        await trio.sleep(40)
+        nursery.cancel_scope.cancel()
+    assert good.id in store.rows and len(store.rows) == 2
+    [quarantine] = [p for p in os.listdir(tmp_path) if p.startswith("usage-quarantine-")]
+    assert (tmp_path / quarantine).read_bytes() == b'garbage\n{"id": "cut sh\n'
+    assert recorder.statistics().quarantined == 2
+    assert _spill_files(tmp_path) == []
