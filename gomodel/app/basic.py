@@ -1,4 +1,9 @@
-"""The small routes: ``/health`` (alive), ``/ready`` (able to serve) and ``/v1/models``."""
+"""The small routes: ``/health`` (alive), ``/ready`` (able to serve) and ``/v1/models``.
+
+``/ready`` is 503 while the model lists load or usage storage does not answer, else 200 with
+``{"status": "ready"}``, plus ``"warnings": [...]`` when the usage recorder has something an
+operator must look at (see docs/usage.md).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import trio
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_json
 from gomodel.errors import UpstreamUnavailable
+from gomodel.storage.recorder import UsageRecorder
 
 __all__ = ["health", "list_models", "ready"]
 
@@ -23,7 +29,8 @@ async def health(ctx: RequestContext) -> None:
 
 
 async def ready(ctx: RequestContext) -> None:
-    """200 once the model lists are loaded and usage storage answers; 503 naming what is not."""
+    """200 once the model lists are loaded and usage storage answers; 503 naming what is not.
+    The storage's own error goes to the log only: the probe answers anyone."""
     runtime = ctx.runtime
     if not runtime.initial_load.is_set():
         raise UpstreamUnavailable("not ready: the model lists are still loading", code="not_ready")
@@ -41,7 +48,15 @@ async def ready(ctx: RequestContext) -> None:
             )
             log.warning("not ready: usage storage does not answer: %s", detail)
             raise UpstreamUnavailable("not ready: usage storage does not answer", code="not_ready")
-    await send_json(ctx.send, 200, {"status": "ready"}, ctx.headers)
+    # Alarms that need an operator but not a restart (quarantined usage rows, a failing spill
+    # file, dropped rows) keep the answer 200: the gateway serves and records, and taking it
+    # out of the load balancer would repair nothing.
+    usage = runtime.usage
+    warnings = usage.alarms() if isinstance(usage, UsageRecorder) else ()
+    body: dict[str, object] = {"status": "ready"}
+    if warnings:
+        body["warnings"] = list(warnings)
+    await send_json(ctx.send, 200, body, ctx.headers)
 
 
 async def list_models(ctx: RequestContext) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +16,12 @@ import trio
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.serve import serve_gateway
+from gomodel.termination import Termination
 from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
+from gomodel.usage.extract import Usage
+from gomodel.usage.pricing import PriceTable
+from gomodel.usage.record import UsageRecord
+from gomodel.usage.row import row_from_record, to_json_line
 from tests.app.gateway import start_gateway
 
 
@@ -52,6 +59,51 @@ async def test_ready_after_models_and_storage(nursery: trio.Nursery, tmp_path: P
     assert "model lists" in early.json()["error"]["message"]
     assert later.status_code == 200
     assert later.json() == {"status": "ready"}
+
+
+async def test_ready_warns_of_quarantined_usage_rows(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spill file torn by a crash: its good rows are stored, the damaged line goes to
+    quarantine, and /ready stays 200 (the gateway serves and records) but carries the alarm
+    until someone repairs the file."""
+    row = row_from_record(
+        UsageRecord(
+            request_id="req-1",
+            provider="openai",
+            provider_type="openai",
+            requested_model="gpt-4o",
+            model="gpt-4o",
+            endpoint="/v1/chat/completions",
+            route="passthrough",
+            stream=False,
+            usage=Usage(input_tokens=3, output_tokens=2, total_tokens=5),
+            complete=True,
+            status=200,
+            termination=Termination.COMPLETED,
+        ),
+        prices=PriceTable.from_package(),
+        now=datetime.now(UTC),
+        row_id=str(uuid.uuid4()),
+    )
+    dead_pid = 2**22 + 12345  # above Linux's pid_max default: no such process
+    (tmp_path / f"usage-spill-{dead_pid}.jsonl").write_bytes(
+        to_json_line(row) + to_json_line(row)[:40]
+    )
+    url, app = await _gateway(nursery, tmp_path)
+    assert app.runtime is not None and app.runtime.store is not None
+    await app.runtime.initial_load.wait()
+    async with httpx.AsyncClient(base_url=url) as client:
+        probe = await client.get("/ready")
+    assert probe.status_code == 200
+    body = probe.json()
+    assert body["status"] == "ready"
+    [warning] = body["warnings"]
+    assert "1 damaged" in warning and "usage-quarantine-" in warning
+    assert await trio.to_thread.run_sync(app.runtime.store.count) == 1
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "quarantine" in error.getMessage()
+    caplog.clear()  # that error line was the point: the autouse check must not fail on it
 
 
 async def test_not_ready_without_storage(
