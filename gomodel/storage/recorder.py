@@ -2,13 +2,16 @@
 
 Usage rows are billing data, so none is ever dropped silently:
 
-* handlers hand a record over without waiting (``record()``): it goes into a bounded channel
-  (``USAGE_BUFFER_SIZE``); when the channel is full the row is appended to the spill file at once
-  instead (a local append, never blocking on storage), counted and logged;
+* handlers hand a record over without waiting (``record()``, which never raises): it goes into
+  a bounded channel (``USAGE_BUFFER_SIZE``); when the channel is full the row is held for the
+  spill file instead (:mod:`gomodel.storage.spiller`: batched appends in a worker thread, one
+  fsync per batch; a failing disk keeps the rows in memory up to a hard cap, past which they
+  are dropped, counted and logged at error level);
 * the task writes a batch when it has ``BATCH_SIZE`` rows or every ``USAGE_FLUSH_INTERVAL``;
   storage calls run in a worker thread (``trio.to_thread``);
 * when storage fails, rows wait in memory (at most ``USAGE_BUFFER_SIZE``) and are retried with a
-  growing delay; past that bound the oldest go to the spill file;
+  growing delay; past that bound the oldest are held for the spill file; while the spill file
+  fails too, the rows held for it go to storage as soon as storage takes writes;
 * on shutdown every row still in memory is written, or spilled if storage is down;
 * spill files left by processes that are gone, and this process's own, are replayed into
   storage at startup and whenever storage takes writes again (inserts are idempotent on the row
@@ -35,6 +38,7 @@ import trio
 
 from gomodel.storage import spill
 from gomodel.storage.base import UsageStore
+from gomodel.storage.spiller import MAX_HELD_ROWS, Spiller
 from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import UsageRecord
 from gomodel.usage.row import UsageRow, row_from_record
@@ -63,6 +67,9 @@ class RecorderStatistics:
     replayed: int  # spilled rows written to storage at startup or after an outage
     pending: int  # rows in memory waiting for storage
     failed_writes: int
+    held: int = 0  # rows in memory waiting for the spill file
+    spill_failures: int = 0  # spill writes that failed (their rows stayed held)
+    dropped: int = 0  # rows lost: past the hard cap with storage and the spill both failing
     quarantined: int = 0  # damaged spill lines moved to a quarantine file
 
 
@@ -76,33 +83,38 @@ class UsageRecorder:
     now: Callable[[], datetime] = _utcnow
     # Names this process's spill file; a restarted gateway replays files of processes gone.
     process_id: int = attrs.field(factory=os.getpid)
-    # How blocking storage calls leave the event loop. Tests under MockClock run them inline:
-    # a real thread lets the autojump clock move while the call is in flight.
+    # How blocking storage and file calls leave the event loop. Tests under MockClock run them
+    # inline: a real thread lets the autojump clock move while the call is in flight.
     offload: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
+    # Rows held in memory for the spill file at most (see gomodel.storage.spiller).
+    max_held: int = MAX_HELD_ROWS
 
     _send: trio.MemorySendChannel[UsageRow] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[UsageRow] = attrs.field(init=False)
+    _spiller: Spiller = attrs.field(init=False)
     _pending: list[UsageRow] = attrs.field(factory=list, init=False)
     _received: int = attrs.field(default=0, init=False)
     _written: int = attrs.field(default=0, init=False)
-    _spilled: int = attrs.field(default=0, init=False)
     _replayed: int = attrs.field(default=0, init=False)
     _failed_writes: int = attrs.field(default=0, init=False)
     _quarantined: int = attrs.field(default=0, init=False)
     _quarantine_files: tuple[tuple[str, int], ...] = attrs.field(default=(), init=False)
     _prepared: bool = attrs.field(default=False, init=False)  # migrated
-    _spill_waiting: bool = attrs.field(default=True, init=False)  # rows on disk to replay
+    _replay_due: bool = attrs.field(default=True, init=False)  # startup, or a replay failed
 
     def __attrs_post_init__(self) -> None:
         # Bounded: a full channel spills to disk rather than growing without limit.
         self._send, self._receive = trio.open_memory_channel[UsageRow](self.buffer_size)
+        self._spiller = Spiller(
+            self.spill_path, self.offload, self.max_held, retry_delay=self.flush_interval
+        )
 
     @property
     def spill_path(self) -> Path:
         return spill.live_spill_path(self.spill_dir, self.process_id)
 
     def record(self, record: UsageRecord) -> None:
-        """Take one record without waiting; never loses it."""
+        """Take one record without waiting; never raises, never loses it silently."""
         row = row_from_record(
             record,
             prices=self.prices,
@@ -117,26 +129,39 @@ class UsageRecorder:
         try:
             self._send.send_nowait(row)
         except trio.WouldBlock:
-            self._spill([row], "the usage buffer is full")
+            self._spiller.hold([row])
 
     def statistics(self) -> RecorderStatistics:
         return RecorderStatistics(
             received=self._received,
             written=self._written,
-            spilled=self._spilled,
+            spilled=self._spiller.spilled,
             replayed=self._replayed,
             pending=len(self._pending) + self._receive.statistics().current_buffer_used,
             failed_writes=self._failed_writes,
+            held=self._spiller.held,
+            spill_failures=self._spiller.failures,
+            dropped=self._spiller.dropped,
             quarantined=self._quarantined,
         )
 
     def alarms(self) -> tuple[str, ...]:
-        """What an operator must look at, for ``/ready``: quarantined lines. Empty when all
-        is well."""
-        return tuple(
+        """What an operator must look at, for ``/ready``: quarantined lines, a failing spill
+        file, dropped rows. Empty when all is well."""
+        alarms = [
             f"usage: {lines} damaged spill lines wait in quarantine in {name}; see the log"
             for name, lines in self._quarantine_files
-        )
+        ]
+        if self._spiller.failing:
+            alarms.append(
+                f"usage: the spill file cannot be written; {self._spiller.held} rows wait in memory"
+            )
+        if self._spiller.dropped:
+            alarms.append(
+                f"usage: {self._spiller.dropped} rows dropped: storage and the spill file "
+                f"failed with {self.max_held} rows held in memory"
+            )
+        return tuple(alarms)
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write batches until cancelled; flush on the way out.
@@ -144,23 +169,31 @@ class UsageRecorder:
         Storage that is down at startup does not stop the gateway: migrations and the replay
         of spill files are retried before each write until they succeed.
         """
-        healthy = await self._prepare() and await self._replay_if_waiting()
-        task_status.started()
+        healthy = await self._prepare() and await self._replay_if_due()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._spiller.serve)
+            task_status.started()
+            try:
+                await self._serve_writes(healthy)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._flush_on_shutdown()
+
+    async def _serve_writes(self, healthy: bool) -> None:
         delay = self.flush_interval
-        try:
-            while True:
-                # Collect until a batch is full (only while storage works) or the delay passes.
-                with trio.move_on_after(delay):
-                    while not (healthy and len(self._pending) >= BATCH_SIZE):
-                        self._pending.append(await self._receive.receive())
-                        self._take_ready()
-                        if not healthy:
-                            self._bound_pending()
-                healthy = await self._write_pending()
-                delay = self.flush_interval if healthy else min(delay * 2, MAX_RETRY_DELAY)
-        finally:
-            with trio.CancelScope(shield=True):
-                await self._flush_on_shutdown()
+        while True:
+            # Collect until a batch is full (only while storage works) or the delay passes.
+            with trio.move_on_after(delay):
+                while not (healthy and len(self._pending) >= BATCH_SIZE):
+                    self._pending.append(await self._receive.receive())
+                    self._take_ready()
+                    if not healthy:
+                        self._bound_pending()
+            healthy = await self._write_pending()
+            if not healthy:
+                self._bound_pending()  # rows taken from the spiller may have come back
+            self._spiller.log_drops()
+            delay = self.flush_interval if healthy else min(delay * 2, MAX_RETRY_DELAY)
 
     async def _prepare(self) -> bool:
         if self._prepared:
@@ -175,10 +208,15 @@ class UsageRecorder:
         return True
 
     async def _write_pending(self) -> bool:
-        """Write what is pending, a batch at a time; on failure keep it for the next try."""
+        """Write what is pending, a batch at a time; on failure keep it for the next try.
+        While the spill file fails, the rows held for it go to storage too."""
         if not await self._prepare():
             return False
-        while self._pending:
+        while True:
+            if not self._pending and self._spiller.failing:
+                self._pending = self._spiller.take()
+            if not self._pending:
+                break
             batch = self._pending[:WRITE_SIZE]
             try:
                 await self.offload(self.store.insert, batch)
@@ -190,7 +228,7 @@ class UsageRecorder:
                 return False
             del self._pending[: len(batch)]
             self._written += len(batch)
-        return await self._replay_if_waiting()
+        return await self._replay_if_due()
 
     def _take_ready(self) -> None:
         """Every row already waiting, without a trip through the scheduler per row: under load
@@ -205,7 +243,7 @@ class UsageRecorder:
     def _bound_pending(self) -> None:
         overflow = len(self._pending) - self.buffer_size
         if overflow > 0:  # only while storage is failing: the oldest rows go to disk
-            self._spill(self._pending[:overflow], "usage storage is unavailable")
+            self._spiller.hold(self._pending[:overflow])
             del self._pending[:overflow]
 
     async def _flush_on_shutdown(self) -> None:
@@ -214,40 +252,40 @@ class UsageRecorder:
                 self._pending.append(self._receive.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-        if not self._pending:
-            return
-        with trio.move_on_after(SHUTDOWN_WRITE_TIMEOUT):
-            await self._write_pending()
+        self._pending += self._spiller.take()  # storage first: nothing to replay later
         if self._pending:
-            self._spill(self._pending, "shutting down with usage storage unavailable")
-            self._pending.clear()
-
-    def _spill(self, rows: list[UsageRow], why: str) -> None:
-        spill.append_rows(self.spill_path, rows)
-        self._spilled += len(rows)
-        self._spill_waiting = True
-        log.warning("%s: %d usage rows written to %s", why, len(rows), self.spill_path)
+            with trio.move_on_after(SHUTDOWN_WRITE_TIMEOUT):
+                await self._write_pending()
+        if self._pending:
+            log.warning("shutting down with usage storage unavailable: spilling what is left")
+            rows, self._pending = self._pending, []
+            self._spiller.hold(rows, capped=False)
+        if self._spiller.held and not await self._spiller.spill_held():
+            lost = self._spiller.take()
+            self._spiller.dropped += len(lost)
+            log.error("shutting down: %d usage rows lost, the spill file failed", len(lost))
+        self._spiller.log_drops()
 
     # -- replay --------------------------------------------------------------------------------
 
-    async def _replay_if_waiting(self) -> bool:
+    async def _replay_if_due(self) -> bool:
         """Replay the spill files if there may be any; a failure is retried later."""
-        if not self._spill_waiting:
+        if not (self._replay_due or self._spiller.unreplayed):
             return True
         try:
             await self._replay_spills()
         except Exception as exc:
             log.warning("replaying spilled usage rows failed, will retry: %s", exc)
-            self._spill_waiting = True
+            self._replay_due = True
             return False
         return True
 
     async def _replay_spills(self) -> None:
         """Write spilled rows to storage: this process's own (set aside first, so new spills
         start a new file) and those of processes that are gone."""
-        self._spill_waiting = False
-        # Inline: a spill appends on the event loop, so none is under way during the claim.
-        claimed = spill.claim_replayable(self.spill_dir, self.process_id)
+        async with self._spiller.lock:  # no append is under way while the file is set aside
+            self._replay_due = self._spiller.unreplayed = False
+            claimed = await self.offload(spill.claim_replayable, self.spill_dir, self.process_id)
         for origin, path in claimed:
             contents = await self.offload(spill.read_spill, path)
             if contents.damaged:

@@ -198,16 +198,26 @@ async def test_long_outage_spills_then_replays_on_restart(
     assert second.statistics().replayed == 25
 
 
-async def test_full_channel_spills_at_once(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
-) -> None:
-    """A record that finds the buffer full is spilled, not dropped and not blocking."""
+async def test_full_channel_spills(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    """A record that finds the buffer full is neither dropped nor waited for: it is held, and
+    the spiller writes it to the spill file moments later."""
     store = FakeStore()
-    recorder = _recorder(store, tmp_path, buffer_size=2)
-    for i in range(5):  # the task is not running: nothing drains the channel
-        recorder.record(_record(i))
-    assert recorder.statistics().spilled == 3
-    assert len(recorder.spill_path.read_bytes().splitlines()) == 3
+    recorder = UsageRecorder(
+        store,  # type: ignore[arg-type]
+        PriceTable.from_package(),
+        tmp_path,
+        buffer_size=2,
+        offload=_slow_store_offload(store, 60.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(5):  # no checkpoint between them: nothing drains the channel
+            recorder.record(_record(i))  # the first goes to the waiting task, two fill the buffer
+        assert recorder.statistics().held == 2
+        await trio.sleep(0.1)
+        assert (recorder.statistics().spilled, recorder.statistics().pending) == (2, 3)
+        assert len(recorder.spill_path.read_bytes().splitlines()) == 2
+        nursery.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("down", [False, True])
@@ -333,6 +343,108 @@ async def test_damaged_spill_lines_are_quarantined_and_the_rest_replayed(
     assert quarantine in alarm and "3" in alarm
 
 
+async def test_overload_spills_in_batches_not_row_by_row(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage slower than the traffic: the rows that find the buffer full go to disk a batch
+    at a time, one fsync per batch (not one per row inside record(), which stalls every
+    stream on the event loop), and all of them reach storage once it catches up."""
+    fsyncs = 0
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        nonlocal fsyncs
+        fsyncs += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    store = FakeStore()
+    recorder = UsageRecorder(
+        store,  # type: ignore[arg-type]
+        PriceTable.from_package(),
+        tmp_path,
+        buffer_size=10,
+        flush_interval=1.0,
+        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        offload=_slow_store_offload(store, 30.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(1000):  # a thousand requests a second for a second
+            recorder.record(_record(i))
+            await trio.sleep(0.001)
+        await trio.sleep(1)
+        spilled = recorder.statistics().spilled
+        assert spilled >= 800
+        assert fsyncs <= 25, f"{fsyncs} fsyncs for {spilled} spilled rows"
+        await trio.sleep(600)  # storage catches up; the spilled rows are replayed
+        assert store.inserted == Counter(list(store.rows)) and len(store.rows) == 1000
+        assert _spill_files(tmp_path) == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_spill_failure_never_reaches_the_request(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storage down and the spill directory unusable (disk full, permissions): record(), as
+    the request handlers call it, still returns normally; the failure is logged and counted,
+    the rows wait in memory, and they are written once storage is back."""
+    spill_dir = tmp_path / "spill"
+    spill_dir.write_bytes(b"a file where the spill directory should be")
+    store = FakeStore()
+    store.down = True
+    recorder = _recorder(store, spill_dir, flush_interval=1.0, buffer_size=2)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(10):
+            recorder.record(_record(i))  # raises nothing
+            await trio.sleep(0.5)
+        await trio.sleep(5)
+        stats = recorder.statistics()
+        assert stats.spill_failures >= 1 and stats.spilled == 0 and stats.dropped == 0
+        assert stats.held + stats.pending == 10
+        assert any(
+            r.levelno == logging.ERROR and str(spill_dir) in r.getMessage() for r in caplog.records
+        )
+        assert any("spill" in alarm for alarm in recorder.alarms())
+        store.down = False
+        await trio.sleep(60)
+        assert store.inserted == Counter(list(store.rows)) and len(store.rows) == 10
+        nursery.cancel_scope.cancel()
+    stats = recorder.statistics()
+    assert (stats.written, stats.held, stats.pending, stats.dropped) == (10, 0, 0, 0)
+
+
+async def test_past_the_hard_cap_rows_are_dropped_loudly(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storage and the spill file both failing: memory holds at most ``max_held`` rows for
+    the spill; past that, rows are dropped, counted, logged at error level (a line per batch,
+    not per row) and reported by /ready; the rows held are written when storage returns."""
+    spill_dir = tmp_path / "spill"
+    spill_dir.write_bytes(b"not a directory")
+    store = FakeStore()
+    store.down = True
+    recorder = _recorder(store, spill_dir, flush_interval=1.0, buffer_size=5, max_held=20)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(200):
+            recorder.record(_record(i))
+            await trio.sleep(0.01)
+        await trio.sleep(5)
+        stats = recorder.statistics()
+        assert stats.held == 20
+        assert stats.dropped == 200 - 20 - stats.pending
+        dropped_lines = [r for r in caplog.records if "dropped" in r.getMessage()]
+        assert dropped_lines and all(r.levelno == logging.ERROR for r in dropped_lines)
+        assert len(dropped_lines) < 20  # a line per batch, not a line per row
+        assert any(str(stats.dropped) in alarm for alarm in recorder.alarms())
+        store.down = False
+        await trio.sleep(60)
+        assert len(store.rows) == 200 - stats.dropped
+        nursery.cancel_scope.cancel()
+
+
 async def test_damaged_spill_found_while_storage_is_down(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -358,3 +470,21 @@ async def test_damaged_spill_found_while_storage_is_down(
     assert (tmp_path / quarantine).read_bytes() == b'garbage\n{"id": "cut sh\n'
     assert recorder.statistics().quarantined == 2
     assert _spill_files(tmp_path) == []
+
+
+async def test_shutdown_spills_every_row_held_past_the_cap_too(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The cap bounds how far memory grows, not the last flush: on shutdown with storage down
+    every row in memory goes to the spill file."""
+    store = FakeStore()
+    store.down = True
+    recorder = _recorder(store, tmp_path, buffer_size=5, max_held=3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.serve)
+        for i in range(9):  # one to the task, five in the buffer, three held
+            recorder.record(_record(i))
+        nursery.cancel_scope.cancel()
+    stats = recorder.statistics()
+    assert (stats.spilled, stats.dropped, stats.held, stats.pending) == (9, 0, 0, 0)
+    assert len(recorder.spill_path.read_bytes().splitlines()) == 9
