@@ -27,6 +27,8 @@ PURE = [
     "usage/pricing.py",
     "usage/row.py",
     "storage/queries.py",
+    "storage/spill.py",
+    "app/admin_query.py",
     "pipeline/outcome.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
@@ -99,7 +101,7 @@ def test_pure_module_imports(path: Path) -> None:
     outside, files = _reachable(path)
     assert not outside & FORBIDDEN
     shell = {"relay", "app", "pipeline/run.py", "serve.py", "cli.py", "providers/client.py"}
-    reached = {str(f.relative_to(ROOT)) for f in files}
+    reached = {str(f.relative_to(ROOT)) for f in files if f != path}
     assert not {r for r in reached if any(r.startswith(s) for s in shell)}
 
 

@@ -13,10 +13,11 @@ from urllib.parse import parse_qs
 
 import trio
 
+from gomodel.app.admin_query import local_today, parse_usage_query
 from gomodel.app.render import send_json
 from gomodel.pipeline.context import RequestContext
 from gomodel.storage.base import UsageStore
-from gomodel.storage.queries import UsageQuery, local_today, parse_usage_query
+from gomodel.storage.queries import UsageQuery
 
 __all__ = ["usage_daily", "usage_log", "usage_models", "usage_summary", "usage_user_paths"]
 

@@ -1,14 +1,24 @@
-"""The small routes: ``/health`` (alive), ``/ready`` (able to serve) and ``/v1/models``."""
+"""The small routes: ``/health`` (alive), ``/ready`` (able to serve) and ``/v1/models``.
+
+``/ready`` is 503 while the model lists load or usage storage does not answer, else 200 with
+``{"status": "ready"}``, plus ``"warnings": [...]`` when the usage recorder has something an
+operator must look at (see docs/usage.md).
+"""
 
 from __future__ import annotations
+
+import logging
 
 import trio
 
 from gomodel.app.render import send_json
 from gomodel.errors import UpstreamUnavailable
 from gomodel.pipeline.context import RequestContext
+from gomodel.storage.recorder import UsageRecorder
 
 __all__ = ["health", "list_models", "ready"]
+
+log = logging.getLogger("gomodel")
 
 # The storage check of the readiness probe gives up after this long.
 READY_STORAGE_TIMEOUT = 2.0
@@ -19,7 +29,8 @@ async def health(ctx: RequestContext) -> None:
 
 
 async def ready(ctx: RequestContext) -> None:
-    """200 once the model lists are loaded and usage storage answers; 503 naming what is not."""
+    """200 once the model lists are loaded and usage storage answers; 503 naming what is not.
+    The storage's own error goes to the log only: the probe answers anyone."""
     runtime = ctx.runtime
     if not runtime.initial_load.is_set():
         raise UpstreamUnavailable("not ready: the model lists are still loading", code="not_ready")
@@ -28,11 +39,24 @@ async def ready(ctx: RequestContext) -> None:
             with trio.fail_after(READY_STORAGE_TIMEOUT):
                 await trio.to_thread.run_sync(runtime.store.ping, abandon_on_cancel=True)
         except Exception as exc:
-            raise UpstreamUnavailable(
-                f"not ready: usage storage does not answer: {exc or type(exc).__name__}",
-                code="not_ready",
+            # The probe answers anyone: the driver's message (host, port, user name) goes to
+            # the log only.
+            detail = (
+                f"no answer within {READY_STORAGE_TIMEOUT:g} s"
+                if isinstance(exc, trio.TooSlowError)
+                else str(exc) or type(exc).__name__
             )
-    await send_json(ctx.send, 200, {"status": "ready"}, ctx.headers)
+            log.warning("not ready: usage storage does not answer: %s", detail)
+            raise UpstreamUnavailable("not ready: usage storage does not answer", code="not_ready")
+    # Alarms that need an operator but not a restart (quarantined usage rows, a failing spill
+    # file, dropped rows) keep the answer 200: the gateway serves and records, and taking it
+    # out of the load balancer would repair nothing.
+    usage = runtime.usage
+    warnings = usage.alarms() if isinstance(usage, UsageRecorder) else ()
+    body: dict[str, object] = {"status": "ready"}
+    if warnings:
+        body["warnings"] = list(warnings)
+    await send_json(ctx.send, 200, body, ctx.headers)
 
 
 async def list_models(ctx: RequestContext) -> None:

@@ -25,11 +25,11 @@ from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
 from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
-from gomodel.storage import open_store
+from gomodel.storage import make_store
 from gomodel.storage.base import UsageStore
+from gomodel.storage.recorder import UsageRecorder
 from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import LogUsageSink, UsageSink
-from gomodel.usage.recorder import UsageRecorder
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -131,7 +131,7 @@ async def open_runtime(
     store: UsageStore | None = None
     recorder: UsageRecorder | None = None
     if usage is None and config.usage_enabled:
-        store = open_store(
+        store = make_store(
             config.storage_type,
             sqlite_path=config.sqlite_path,
             postgres_url=config.postgres_url or "",

@@ -1,11 +1,8 @@
-"""The admin usage API's query parameters (SPEC §7.4) as one frozen value.
+"""The admin usage API's query (SPEC §7.4) as one frozen value, and the shapes of its answers.
 
-:func:`parse_usage_query` reads ``start_date``/``end_date``/``days``, ``interval``, ``user_path``,
-``cache_mode``, and the log's ``model``, ``provider``, ``search``, ``limit`` and ``offset``, plus
-the time zone from the ``X-GoModel-Timezone`` header. A bad value is an :class:`InvalidRequest`
-naming the parameter.
-
-The second half shapes the answers (SPEC §7.4) from integer sums, the same for every backend.
+:class:`UsageQuery` is what the stores are asked; reading it from an HTTP query string is the
+admin handlers' business (:mod:`gomodel.app.admin_query`). The second half shapes the answers
+(SPEC §7.4) from integer sums, the same for every backend.
 
 Dates are days in the query's time zone: the range covers local midnight of ``start_date`` up to
 local midnight after ``end_date``, and report periods (:func:`period_label`) are local days,
@@ -17,8 +14,7 @@ Pure: no trio, httpx or hypercorn.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -26,24 +22,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from gomodel.errors import InvalidRequest
 from gomodel.usage.row import NANO, UsageRow
 
 __all__ = [
     "CACHE_MODES",
-    "DEFAULT_DAYS",
     "DEFAULT_LIMIT",
     "INTERVALS",
-    "MAX_LIMIT",
     "Totals",
     "UsageQuery",
     "escape_like",
     "iso_utc",
-    "local_today",
     "log_entry",
     "nano_dollars",
-    "normalize_user_path",
-    "parse_usage_query",
     "period_label",
     "resolve_timezone",
     "usd",
@@ -51,15 +41,7 @@ __all__ = [
 
 INTERVALS = ("daily", "weekly", "monthly", "yearly")
 CACHE_MODES = ("uncached", "cached", "all")
-DEFAULT_DAYS = 30
-MAX_DAYS = 36_600  # a century: keeps date arithmetic in range
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-FIRST_DATE = date(1970, 1, 1)
-LAST_DATE = date(9998, 12, 31)
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DIGITS = re.compile(r"[0-9]{1,12}")  # at most 10**12: fits every database's integer
 
 
 @functools.lru_cache(maxsize=64)
@@ -75,22 +57,6 @@ def resolve_timezone(name: str | None) -> tuple[str, tzinfo]:
         return "UTC", ZoneInfo("UTC")
     except ZoneInfoNotFoundError:  # no tz database at all
         return "UTC", UTC
-
-
-def local_today(now: datetime, tz: str | None) -> date:
-    """The date ``now`` (aware) falls on in the time zone ``tz`` (as :func:`resolve_timezone`)."""
-    return now.astimezone(resolve_timezone(tz)[1]).date()
-
-
-def normalize_user_path(value: str) -> str:
-    """The canonical form of a user path (SPEC §4.1): ``" a//b/ "`` → ``"/a/b"``, ``""`` → ``"/"``.
-
-    Raises ``ValueError`` on a ``.`` or ``..`` segment or a ``:``.
-    """
-    segments = [s for s in value.strip().split("/") if s]
-    if any(s in (".", "..") or ":" in s for s in segments):
-        raise ValueError(f"invalid user path {value!r}")
-    return "/" + "/".join(segments)
 
 
 def escape_like(text: str) -> str:
@@ -144,91 +110,6 @@ class UsageQuery:
     def period_of(self, instant: datetime) -> str:
         """The report period an (aware) instant falls in, in the query's time zone."""
         return period_label(instant.astimezone(self.tzinfo).date(), self.interval)
-
-
-def _first(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = params.get(name)
-    if not values:
-        return None
-    return values[0] if values[0] != "" else None
-
-
-def _date(params: Mapping[str, Sequence[str]], name: str) -> date | None:
-    raw = _first(params, name)
-    if raw is None:
-        return None
-    message = f"invalid {name} format, expected YYYY-MM-DD"
-    if not _DATE.fullmatch(raw):
-        raise InvalidRequest(message, param=name)
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidRequest(message, param=name)
-    if not FIRST_DATE <= value <= LAST_DATE:
-        raise InvalidRequest(f"invalid {name}, expected a date from 1970-01-01 on", param=name)
-    return value
-
-
-def _count(params: Mapping[str, Sequence[str]], name: str, *, default: int, least: int) -> int:
-    raw = _first(params, name)
-    if raw is None:
-        return default
-    kind = "a positive integer" if least > 0 else "a non-negative integer"
-    if not _DIGITS.fullmatch(raw) or int(raw) < least:
-        raise InvalidRequest(f"invalid {name}, expected {kind}", param=name)
-    return int(raw)
-
-
-def _choice(params: Mapping[str, Sequence[str]], name: str, choices: Sequence[str]) -> str:
-    raw = _first(params, name)
-    if raw is None:
-        return choices[0]
-    if raw not in choices:
-        expected = ", ".join(choices[:-1]) + " or " + choices[-1]
-        raise InvalidRequest(f"invalid {name}, expected {expected}", param=name)
-    return raw
-
-
-def parse_usage_query(
-    params: Mapping[str, Sequence[str]], *, today: date, tz: str | None
-) -> UsageQuery:
-    """The query the parameters describe; ``today`` is the date in ``tz`` (see :func:`local_today`).
-
-    ``tz`` is the ``X-GoModel-Timezone`` header (IANA name; absent or invalid means UTC).
-    """
-    start = _date(params, "start_date")
-    end = _date(params, "end_date")
-    days = _count(params, "days", default=DEFAULT_DAYS, least=1)
-    if days > MAX_DAYS:
-        raise InvalidRequest(f"invalid days, expected at most {MAX_DAYS}", param="days")
-    if start is None and end is None:
-        end = today
-        start = max(end - timedelta(days=days - 1), FIRST_DATE)
-    elif start is None:
-        assert end is not None
-        start = max(end - timedelta(days=DEFAULT_DAYS - 1), FIRST_DATE)
-    elif end is None:
-        end = max(today, start)
-    if start > end:
-        raise InvalidRequest("start_date must not be after end_date", param="start_date")
-    raw_path = _first(params, "user_path")
-    try:
-        user_path = normalize_user_path(raw_path or "/")
-    except ValueError:
-        raise InvalidRequest("invalid user_path", param="user_path")
-    return UsageQuery(
-        start_date=start,
-        end_date=end,
-        timezone=resolve_timezone(tz)[0],
-        interval=_choice(params, "interval", INTERVALS),
-        user_path=user_path,
-        cache_mode=_choice(params, "cache_mode", CACHE_MODES),
-        model=_first(params, "model"),
-        provider=_first(params, "provider"),
-        search=_first(params, "search"),
-        limit=min(_count(params, "limit", default=DEFAULT_LIMIT, least=1), MAX_LIMIT),
-        offset=_count(params, "offset", default=0, least=0),
-    )
 
 
 # -- answer shapes (shared by every backend) ----------------------------------------------------

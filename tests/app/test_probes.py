@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import attrs
 import httpx
+import pytest
 import trio
 
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.serve import serve_gateway
+from gomodel.termination import Termination
 from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
+from gomodel.usage.extract import Usage
+from gomodel.usage.pricing import PriceTable
+from gomodel.usage.record import UsageRecord
+from gomodel.usage.row import row_from_record, to_json_line
 from tests.app.gateway import start_gateway
 
 
@@ -52,13 +61,62 @@ async def test_ready_after_models_and_storage(nursery: trio.Nursery, tmp_path: P
     assert later.json() == {"status": "ready"}
 
 
-async def test_not_ready_without_storage(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """With its PostgreSQL unreachable the gateway still serves, but /ready says why not."""
+async def test_ready_warns_of_quarantined_usage_rows(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spill file torn by a crash: its good rows are stored, the damaged line goes to
+    quarantine, and /ready stays 200 (the gateway serves and records) but carries the alarm
+    until someone repairs the file."""
+    row = row_from_record(
+        UsageRecord(
+            request_id="req-1",
+            provider="openai",
+            provider_type="openai",
+            requested_model="gpt-4o",
+            model="gpt-4o",
+            endpoint="/v1/chat/completions",
+            route="passthrough",
+            stream=False,
+            usage=Usage(input_tokens=3, output_tokens=2, total_tokens=5),
+            complete=True,
+            status=200,
+            termination=Termination.COMPLETED,
+        ),
+        prices=PriceTable.from_package(),
+        now=datetime.now(UTC),
+        row_id=str(uuid.uuid4()),
+    )
+    dead_pid = 2**22 + 12345  # above Linux's pid_max default: no such process
+    (tmp_path / f"usage-spill-{dead_pid}.jsonl").write_bytes(
+        to_json_line(row) + to_json_line(row)[:40]
+    )
+    url, app = await _gateway(nursery, tmp_path)
+    assert app.runtime is not None and app.runtime.store is not None
+    await app.runtime.initial_load.wait()
+    async with httpx.AsyncClient(base_url=url) as client:
+        probe = await client.get("/ready")
+    assert probe.status_code == 200
+    body = probe.json()
+    assert body["status"] == "ready"
+    [warning] = body["warnings"]
+    assert "1 damaged" in warning and "usage-quarantine-" in warning
+    assert await trio.to_thread.run_sync(app.runtime.store.count) == 1
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "quarantine" in error.getMessage()
+    caplog.clear()  # that error line was the point: the autouse check must not fail on it
+
+
+async def test_not_ready_without_storage(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With its PostgreSQL unreachable the gateway still serves, but /ready says why not:
+    publicly only that storage does not answer (the probe is unauthenticated; the driver's
+    message names the database host and user), the detail goes to the log."""
     url, app = await _gateway(
         nursery,
         tmp_path,
         STORAGE_TYPE="postgresql",
-        POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test?connect_timeout=1",
+        POSTGRES_URL="postgresql://billing_admin@127.0.0.1:1/test?connect_timeout=1",
     )
     assert app.runtime is not None
     await app.runtime.initial_load.wait()
@@ -69,7 +127,15 @@ async def test_not_ready_without_storage(nursery: trio.Nursery, tmp_path: Path) 
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
         )
     assert probe.status_code == 503
-    assert "usage storage" in probe.json()["error"]["message"]
+    error = probe.json()["error"]
+    assert (error["message"], error["code"]) == (
+        "not ready: usage storage does not answer",
+        "not_ready",
+    )
+    assert "127.0.0.1" not in probe.text and "port 1" not in probe.text
+    [logged] = [r for r in caplog.records if "usage storage does not answer" in r.getMessage()]
+    assert logged.levelno == logging.WARNING
+    assert "127.0.0.1" in logged.getMessage()  # the operator still sees why
     assert chat.status_code == 200  # usage waits (and spills) while storage is away
 
 

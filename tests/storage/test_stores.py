@@ -24,11 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gomodel.app.admin_query import parse_usage_query
 from gomodel.errors import ConfigError
-from gomodel.storage import SQLiteStore, open_store
+from gomodel.storage import SQLiteStore, make_store
 from gomodel.storage.base import MIGRATIONS, SQLUsageStore
 from gomodel.storage.postgres import PostgresStore
-from gomodel.storage.queries import UsageQuery, log_entry, parse_usage_query
+from gomodel.storage.queries import UsageQuery, log_entry
 from gomodel.usage.row import UsageRow
 from tests.storage.pg import PG_URL, pg_schema, terminate
 
@@ -523,17 +524,17 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
     assert fetch("sqlite", str(path), "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_open_store_picks_the_backend(tmp_path: Path) -> None:
+def test_make_store_picks_the_backend(tmp_path: Path) -> None:
     """STORAGE_TYPE chooses the store; a missing URL or an unknown type is a ConfigError."""
-    lite = open_store("sqlite", sqlite_path=tmp_path / "u.db")
+    lite = make_store("sqlite", sqlite_path=tmp_path / "u.db")
     assert isinstance(lite, SQLiteStore)
     lite.close()
-    pg = open_store("postgresql", postgres_url=PG_URL)
+    pg = make_store("postgresql", postgres_url=PG_URL)
     assert isinstance(pg, PostgresStore) and "postgres@" not in repr(pg)
     pg.close()
     with pytest.raises(ConfigError) as missing:
-        open_store("postgresql")
+        make_store("postgresql")
     assert missing.value.setting == "POSTGRES_URL"
     with pytest.raises(ConfigError) as unknown:
-        open_store("mongodb")
+        make_store("mongodb")
     assert unknown.value.setting == "STORAGE_TYPE"
