@@ -22,6 +22,7 @@ import trio
 from gomodel.app.accounting import record_usage, termination_for
 from gomodel.app.context import RequestContext
 from gomodel.errors import GatewayError, InvalidRequest
+from gomodel.ingress.paths import passthrough_path, upstream_query
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
@@ -84,7 +85,8 @@ async def passthrough(ctx: RequestContext) -> None:
     config = runtime.config
     if not config.enable_passthrough_routes:
         raise InvalidRequest("provider passthrough routes are disabled (ENABLE_PASSTHROUGH_ROUTES)")
-    segment, _, endpoint = ctx.snapshot.path.removeprefix(PREFIX).partition("/")
+    target = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
+    segment = target.provider
     provider = _provider(runtime.providers, segment)
     enabled = config.enabled_passthrough_providers
     if provider is None or provider.spec.type not in enabled:
@@ -94,12 +96,11 @@ async def passthrough(ctx: RequestContext) -> None:
             + (", ".join(enabled) or "none"),
             param="provider",
         )
-    if endpoint == "v1" or endpoint.startswith("v1/"):
-        if not config.allow_passthrough_v1_alias:
-            raise InvalidRequest(
-                "provider passthrough v1 alias is disabled; use /p/{provider}/... without v1"
-            )
-        endpoint = endpoint.removeprefix("v1").removeprefix("/")
+    if target.v1_alias and not config.allow_passthrough_v1_alias:
+        raise InvalidRequest(
+            "provider passthrough v1 alias is disabled; use /p/{provider}/... without v1"
+        )
+    endpoint = target.upstream_endpoint
     if not endpoint:
         raise InvalidRequest("provider passthrough endpoint is required")
     ctx.user_path = normalize_user_path(ctx.snapshot.header(b"x-gomodel-user-path"))
@@ -108,9 +109,7 @@ async def passthrough(ctx: RequestContext) -> None:
     doc = _json(ctx.snapshot.body)
     model = doc.get("model") if isinstance(doc.get("model"), str) else None
     operation = f"{provider.spec.type}:{endpoint}"
-    url = f"{provider.config.base_url}/{endpoint}"
-    if ctx.snapshot.query:
-        url += "?" + ctx.snapshot.query.decode("latin-1")
+    url = f"{provider.config.base_url}/{endpoint}{upstream_query(ctx.snapshot.query)}"
     request = provider.request(
         ctx.snapshot.method,
         url,
@@ -120,7 +119,7 @@ async def passthrough(ctx: RequestContext) -> None:
     resolution = Resolution(
         provider.name, model or "", model or "", qualified=False, explicit_provider=False
     )
-    call = _Call(ctx, provider, resolution, ctx.snapshot.path)
+    call = _Call(ctx, provider, resolution, target.path)
     if doc.get("stream") is True:
         await _stream(call, request, operation)
     else:

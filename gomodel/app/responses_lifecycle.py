@@ -18,6 +18,7 @@ from gomodel.app.accounting import resolve_model
 from gomodel.app.context import RequestContext
 from gomodel.app.render import send_json, send_raw_json
 from gomodel.errors import GatewayError, MethodNotAllowed, NotFound
+from gomodel.ingress.paths import response_path, upstream_query
 from gomodel.ingress.semantics import parse_json_object, parse_selector
 from gomodel.providers.client import Provider
 from gomodel.relay.unary import fetch
@@ -37,13 +38,13 @@ def _unsupported(what: str) -> GatewayError:
 
 async def response_lifecycle(ctx: RequestContext) -> None:
     method = ctx.snapshot.method
-    rest = ctx.snapshot.path.removeprefix(PREFIX)
+    response_id, action = response_path(ctx.snapshot.raw_path, ctx.snapshot.path)
+    rest = f"{response_id}/{action}" if action else response_id
     if rest == "input_tokens":
         if method != "POST":
             raise MethodNotAllowed(f"use POST on {ctx.snapshot.path}", headers={"allow": "POST"})
         await _input_tokens(ctx)
         return
-    response_id, _, action = rest.partition("/")
     allowed = {"": ("GET", "DELETE"), "cancel": ("POST",), "input_items": ("GET",)}
     if not response_id or action not in allowed:
         raise NotFound(f"unknown route: {method} {ctx.snapshot.path}", code="unknown_route")
@@ -115,8 +116,7 @@ async def _forward(
     ctx: RequestContext, provider: Provider, endpoint: str, body: bytes | None
 ) -> None:
     url = f"{provider.config.base_url}/{endpoint}"
-    if ctx.snapshot.query:
-        url += "?" + ctx.snapshot.query.decode("latin-1")
+    url += upstream_query(ctx.snapshot.query)
     request = provider.build_request(
         ctx.snapshot.method, url, body=body, request_id=ctx.snapshot.request_id, stream=False
     )
