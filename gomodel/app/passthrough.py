@@ -3,9 +3,10 @@ deadlines, disconnect handling and usage around it (SPEC §4.7).
 
 The provider segment is a configured provider name or a provider type, which must be in
 ``ENABLED_PASSTHROUGH_PROVIDERS``; ``/p/openai/v1/...`` means ``/p/openai/...`` unless
-``ALLOW_PASSTHROUGH_V1_ALIAS`` is off. Method, query string and body go upstream as they are.
-Client credentials, cookies, hop-by-hop headers and the headers ``Connection`` names are not
-forwarded; the provider's own auth is added. A request whose JSON body asks for ``"stream":
+``ALLOW_PASSTHROUGH_V1_ALIAS`` is off. Method, query string and body go upstream as they are;
+the endpoint is rebuilt segment by segment from the raw path (:mod:`gomodel.ingress.paths`).
+Headers cross on allow-lists both ways (:mod:`gomodel.providers.passthrough_headers`); the
+provider's own auth is added. A request whose JSON body asks for ``"stream":
 true`` goes through the stream relay (events relayed verbatim, usage observed for
 ``openai`` chat completions and ``anthropic`` messages); any other answer is relayed with its
 status and headers. Upstream errors (>= 400) become the OpenAI error envelope.
@@ -26,6 +27,7 @@ from gomodel.ingress.paths import passthrough_path, upstream_query
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
+from gomodel.providers.passthrough_headers import request_headers_for, response_headers_for
 from gomodel.relay.unary import fetch
 from gomodel.relay.watch import ClientGone
 from gomodel.routing.resolve import Resolution
@@ -39,45 +41,6 @@ from gomodel.wire.sse import Event
 __all__ = ["PREFIX", "passthrough"]
 
 PREFIX = "/p/"
-
-# Never forwarded upstream: client credentials, cookies, hop-by-hop headers, our own.
-_DROPPED_REQUEST_HEADERS = frozenset(
-    {
-        b"authorization",
-        b"x-api-key",
-        b"api-key",
-        b"host",
-        b"content-length",
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"cookie",
-        b"set-cookie",
-        b"forwarded",
-        b"x-gomodel-user-path",
-        b"accept-encoding",  # httpx decodes what it asked for; the client gets it plain
-    }
-)
-# Never relayed back: hop-by-hop, framing (we frame the body ourselves), cookies.
-_DROPPED_RESPONSE_HEADERS = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"content-length",
-        b"content-encoding",
-        b"set-cookie",
-        b"proxy-authenticate",
-    }
-)
 
 
 async def passthrough(ctx: RequestContext) -> None:
@@ -215,12 +178,7 @@ async def _unary(call: _Call, request: Any, operation: str) -> None:
         first_byte_at=trio.current_time(),
         upstream_seconds=result.upstream_seconds,
     )
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in result.headers.multi_items()
-        if name.lower().encode("latin-1") not in _DROPPED_RESPONSE_HEADERS
-    ]
-    headers += ctx.headers
+    headers = response_headers_for(result.headers.raw) + ctx.headers
     headers.append((b"content-length", str(len(result.body)).encode()))
     await ctx.send({"type": "http.response.start", "status": result.status, "headers": headers})
     await ctx.send({"type": "http.response.body", "body": result.body})
@@ -288,12 +246,6 @@ def _provider(providers: dict[str, Provider], segment: str) -> Provider | None:
 
 
 def _request_headers(ctx: RequestContext, provider: Provider) -> list[tuple[str, str]]:
-    connection_named = {
-        token.strip().lower().encode()
-        for name, value in ctx.snapshot.headers
-        if name == b"connection"
-        for token in value.decode("latin-1").split(",")
-    }
     own = upstream_headers(
         provider.config,
         provider.spec,
@@ -301,17 +253,7 @@ def _request_headers(ctx: RequestContext, provider: Provider) -> list[tuple[str,
         openrouter_site_url=provider.openrouter_site_url,
         openrouter_app_name=provider.openrouter_app_name,
     )
-    forwarded = [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in ctx.snapshot.headers
-        if name not in _DROPPED_REQUEST_HEADERS
-        and name not in connection_named
-        and not name.startswith(b"x-forwarded-")
-    ]
-    # The provider's auth is always the gateway's; other headers the client set itself (its
-    # anthropic-version, its request id) win over the gateway's defaults.
-    client_names = {name for name, _ in forwarded}
-    return forwarded + [(name, value) for name, value in own if name not in client_names]
+    return request_headers_for(ctx.snapshot.headers, provider.spec.type, own)
 
 
 def _json(body: bytes) -> dict[str, Any]:

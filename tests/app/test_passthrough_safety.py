@@ -6,13 +6,15 @@ the mock upstream records the request line it received.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h11
 import httpx
 import pytest
 import trio
 
-from gomodel.testing import Reply
-from tests.app.gateway import MASTER_KEY, Gateway
+from gomodel.testing import MockUpstream, Reply, serve_mock_upstream
+from tests.app.gateway import MASTER_KEY, UPSTREAM_KEY, Gateway, start_gateway
 
 
 async def raw_request(
@@ -135,3 +137,145 @@ async def test_lifecycle_id_forwarded(gw: Gateway) -> None:
     assert status == 200
     [sent] = gw.mock.requests[seen:]
     assert (sent.path, sent.query) == ("/v1/responses/resp_A-1", "include=x")
+
+
+# -- headers --
+
+REFUSED_REQUEST_HEADERS = {
+    "openai-organization": "org-other",
+    "openai-project": "proj-other",
+    "x-real-ip": "203.0.113.7",
+    "x-forwarded-for": "203.0.113.7",
+    "x-forwarded-host": "gateway.example",
+    "x-forwarded-proto": "https",
+    "forwarded": "for=203.0.113.7",
+    "true-client-ip": "203.0.113.7",
+    "x-goog-api-key": "client-google-key",
+    "api-key": "client-azure-key",
+    "x-api-key": "client-key",
+    "proxy-authorization": "Basic eDp5",
+    "cookie": "session=1",
+    "x-gomodel-user-path": "/team",
+    "x-client-request-id": "client-chosen",
+    "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "x-stainless-os": "Linux",
+    "x-custom": "anything",
+    "http-referer": "https://client.example",
+    "user-agent": "client-agent/1.0",
+}
+ALLOWED_REQUEST_HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/json",
+    "openai-beta": "assistants=v2",
+    "idempotency-key": "idem-1",
+}
+
+
+async def test_request_headers_allow_list(gw: Gateway) -> None:
+    """Only the allow-listed client headers reach the provider; its auth is the gateway's."""
+    gw.mock.script(Reply.json({"ok": True}), path="/chat/completions")
+    async with httpx.AsyncClient(base_url=gw.url.removesuffix("/v1"), timeout=10) as client:
+        response = await client.post(
+            "/p/openai/chat/completions",
+            content=b'{"model": "gpt-4o"}',
+            headers={
+                "authorization": f"Bearer {MASTER_KEY}",
+                **REFUSED_REQUEST_HEADERS,
+                **ALLOWED_REQUEST_HEADERS,
+            },
+        )
+    assert response.status_code == 200, response.text
+    sent = gw.mock.requests[-1]
+    # the gateway sends its own request id and user agent instead of the client's
+    own = {"x-client-request-id", "user-agent"}
+    leaked = {name: sent.header(name) for name in REFUSED_REQUEST_HEADERS if name not in own}
+    assert leaked == dict.fromkeys(leaked)
+    assert sent.header("x-client-request-id") == response.headers["x-request-id"]
+    assert (sent.header("user-agent") or "").startswith("gomodel/")
+    assert {name: sent.header(name) for name in ALLOWED_REQUEST_HEADERS} == (
+        ALLOWED_REQUEST_HEADERS
+    )
+    assert sent.header("authorization") == f"Bearer {UPSTREAM_KEY}"
+
+
+async def test_anthropic_sdk_style_request(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """An Anthropic SDK request (its version and beta headers, its own x-api-key) works: the
+    client's version and beta go through, the key is the gateway's."""
+    mock = MockUpstream(models=("claude-sonnet-4",), dialect="anthropic", require_key="ak")
+    upstream = await nursery.start(serve_mock_upstream, mock)
+    gw = await start_gateway(
+        nursery, tmp_path, {"ANTHROPIC_API_KEY": "ak", "ANTHROPIC_BASE_URL": upstream}
+    )
+    body = {
+        "model": "claude-sonnet-4",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    async with httpx.AsyncClient(base_url=gw.url.removesuffix("/v1"), timeout=10) as client:
+        response = await client.post(
+            "/p/anthropic/v1/messages",
+            json=body,
+            headers={
+                "authorization": f"Bearer {MASTER_KEY}",
+                "x-api-key": "sk-ant-client",
+                "anthropic-version": "2023-06-01",
+                "anthropic-beta": "prompt-caching-2024-07-31",
+                "openai-organization": "org-other",
+                "x-forwarded-for": "203.0.113.7",
+            },
+        )
+    assert response.status_code == 200, response.text
+    sent = mock.requests[-1]
+    assert sent.header("x-api-key") == "ak"
+    assert sent.header("anthropic-version") == "2023-06-01"
+    assert sent.header("anthropic-beta") == "prompt-caching-2024-07-31"
+    assert [v for k, v in sent.headers if k == "anthropic-version"] == ["2023-06-01"]
+    assert sent.header("openai-organization") is None
+    assert sent.header("x-forwarded-for") is None
+
+
+async def test_response_headers_allow_list(gw: Gateway) -> None:
+    """What the provider says about the operator's account (organisation, project, rate
+    limits, cookies, its servers) stays behind; content and retry headers come back."""
+    refused = {
+        "openai-organization": "org-operator",
+        "openai-project": "proj-operator",
+        "anthropic-organization-id": "org-uuid",
+        "x-ratelimit-remaining-requests": "99",
+        "x-ratelimit-limit-tokens": "2000000",
+        "anthropic-ratelimit-tokens-remaining": "100",
+        "set-cookie": "__cf_bm=1",
+        "cf-ray": "abc-AMS",
+        "operation-location": "https://operator.openai.azure.com/x",
+        "x-custom": "kept?",
+    }
+    allowed = {
+        "content-type": "application/json",
+        "content-disposition": 'attachment; filename="f.jsonl"',
+        "openai-processing-ms": "12",
+        "request-id": "req_provider",
+        "retry-after": "3",
+        "retry-after-ms": "3000",
+        "x-should-retry": "false",
+    }
+    gw.mock.script(
+        Reply(
+            headers=(
+                *refused.items(),
+                *allowed.items(),
+                ("x-request-id", "req_upstream"),
+                ("server", "cloudflare"),
+            ),
+            body=(b"{}",),
+            chunked=False,
+        ),
+        path="/files/f/content",
+    )
+    async with gw.http() as client:
+        response = await client.get(gw.url.removesuffix("/v1") + "/p/openai/files/f/content")
+    assert response.status_code == 200
+    assert {name: response.headers.get(name) for name in refused} == dict.fromkeys(refused)
+    assert {name: response.headers.get(name) for name in allowed} == allowed
+    assert response.headers.get_list("server") != ["cloudflare"]
+    assert response.headers.get_list("x-request-id") != ["req_upstream"]
+    assert len(response.headers.get_list("x-request-id")) == 1
