@@ -97,7 +97,7 @@ class _Shown:
 
 
 def _shown(value: object) -> object:
-    if isinstance(value, str):
+    if type(value) is str:  # a str subclass (an enum) keeps its own str() and repr()
         return escape_value(value)
     if value is None or isinstance(value, (int, float, numbers.Number)):
         return value  # bool and IntEnum are ints: %d, %.2f and friends keep working

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import io
 import logging
 import re
@@ -22,6 +23,11 @@ from gomodel.logs import (
     render_message,
 )
 from tests.app.gateway import MASTER_KEY, Gateway, start_gateway
+
+
+class Shade(enum.StrEnum):
+    DARK = "dark\n"
+
 
 FORGED_MODEL = "x\nrequest_id=forged status=200"
 TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
@@ -61,11 +67,14 @@ def test_value_escaped(value: str, shown: str) -> None:
 
 
 def test_non_string_values() -> None:
-    """Numbers format as given; other objects are escaped in both %s and %r."""
+    """Numbers format as given; other objects (an exception, bytes, a str enum) keep their own
+    str() and repr(), escaped."""
     message = render_message(
-        _record("%d %.1f %s %s %r %s", 7, 2.25, True, None, ValueError("a\nb"), b"\n")
+        _record(
+            "%d %.1f %s %s %r %s %s", 7, 2.25, True, None, ValueError("a\nb"), b"\n", Shade.DARK
+        )
     )
-    assert message == r"7 2.2 True None ValueError('a\\nb') b'\\n'"
+    assert message == r"7 2.2 True None ValueError('a\\nb') b'\\n' dark\n"
 
 
 def test_long_value_capped() -> None:
