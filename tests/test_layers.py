@@ -21,6 +21,7 @@ PURE = [
     "translate",
     "providers/spec.py",
     "providers/endpoints.py",
+    "providers/passthrough_headers.py",
     "usage/extract.py",
     "usage/chat_stream.py",
     "usage/record.py",

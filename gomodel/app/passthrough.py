@@ -3,9 +3,10 @@ deadlines, disconnect handling and usage around it (SPEC §4.7).
 
 The provider segment is a configured provider name or a provider type, which must be in
 ``ENABLED_PASSTHROUGH_PROVIDERS``; ``/p/openai/v1/...`` means ``/p/openai/...`` unless
-``ALLOW_PASSTHROUGH_V1_ALIAS`` is off. Method, query string and body go upstream as they are.
-Client credentials, cookies, hop-by-hop headers and the headers ``Connection`` names are not
-forwarded; the provider's own auth is added. A request whose JSON body asks for ``"stream":
+``ALLOW_PASSTHROUGH_V1_ALIAS`` is off. Method, query string and body go upstream as they are;
+the endpoint is rebuilt segment by segment from the raw path (:mod:`gomodel.ingress.paths`).
+Headers cross on allow-lists both ways (:mod:`gomodel.providers.passthrough_headers`); the
+provider's own auth is added. A request whose JSON body asks for ``"stream":
 true`` goes through the stream relay (events relayed verbatim, usage observed for
 ``openai`` chat completions and ``anthropic`` messages); any other answer is relayed with its
 status and headers. Upstream errors (>= 400) become the OpenAI error envelope.
@@ -14,6 +15,7 @@ status and headers. Upstream errors (>= 400) become the OpenAI error envelope.
 from __future__ import annotations
 
 from gomodel.errors import InvalidRequest
+from gomodel.ingress.paths import passthrough_path, upstream_query
 from gomodel.ingress.semantics import parse_passthrough
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
@@ -21,6 +23,7 @@ from gomodel.pipeline.plan import Plan
 from gomodel.pipeline.run import identify, serve
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
+from gomodel.providers.passthrough_headers import request_headers_for, response_headers_for
 from gomodel.relay.unary import UnaryResult
 from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution
@@ -34,52 +37,14 @@ __all__ = ["PREFIX", "passthrough"]
 
 PREFIX = "/p/"
 
-# Never forwarded upstream: client credentials, cookies, hop-by-hop headers, our own.
-_DROPPED_REQUEST_HEADERS = frozenset(
-    {
-        b"authorization",
-        b"x-api-key",
-        b"api-key",
-        b"host",
-        b"content-length",
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"cookie",
-        b"set-cookie",
-        b"forwarded",
-        b"x-gomodel-user-path",
-        b"accept-encoding",  # httpx decodes what it asked for; the client gets it plain
-    }
-)
-# Never relayed back: hop-by-hop, framing (we frame the body ourselves), cookies.
-_DROPPED_RESPONSE_HEADERS = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"content-length",
-        b"content-encoding",
-        b"set-cookie",
-        b"proxy-authenticate",
-    }
-)
-
 
 async def passthrough(ctx: RequestContext) -> None:
     runtime = ctx.runtime
     config = runtime.config
     if not config.enable_passthrough_routes:
         raise InvalidRequest("provider passthrough routes are disabled (ENABLE_PASSTHROUGH_ROUTES)")
-    segment, _, endpoint = ctx.snapshot.path.removeprefix(PREFIX).partition("/")
+    target = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
+    segment = target.provider
     provider = _provider(runtime.providers, segment)
     enabled = config.enabled_passthrough_providers
     if provider is None or provider.spec.type not in enabled:
@@ -89,12 +54,11 @@ async def passthrough(ctx: RequestContext) -> None:
             + (", ".join(enabled) or "none"),
             param="provider",
         )
-    if endpoint == "v1" or endpoint.startswith("v1/"):
-        if not config.allow_passthrough_v1_alias:
-            raise InvalidRequest(
-                "provider passthrough v1 alias is disabled; use /p/{provider}/... without v1"
-            )
-        endpoint = endpoint.removeprefix("v1").removeprefix("/")
+    if target.v1_alias and not config.allow_passthrough_v1_alias:
+        raise InvalidRequest(
+            "provider passthrough v1 alias is disabled; use /p/{provider}/... without v1"
+        )
+    endpoint = target.upstream_endpoint
     if not endpoint:
         raise InvalidRequest("provider passthrough endpoint is required")
     identify(ctx)
@@ -102,9 +66,7 @@ async def passthrough(ctx: RequestContext) -> None:
     resolution = Resolution(provider.name, semantics.model, semantics.model, qualified=False)
     route = decide(semantics, resolution, provider.spec, runtime.policy)
     operation = f"{provider.spec.type}:{endpoint}"
-    url = f"{provider.config.base_url}/{endpoint}"
-    if ctx.snapshot.query:
-        url += "?" + ctx.snapshot.query.decode("latin-1")
+    url = f"{provider.config.base_url}/{endpoint}{upstream_query(ctx.snapshot.query)}"
     request = provider.request(
         ctx.snapshot.method,
         url,
@@ -112,7 +74,7 @@ async def passthrough(ctx: RequestContext) -> None:
         body=ctx.snapshot.body or None,
     )
     plan = Plan(
-        endpoint=ctx.snapshot.path,
+        endpoint=target.path,
         semantics=semantics,
         resolution=resolution,
         provider=provider,
@@ -134,11 +96,7 @@ def _answer(result: UnaryResult, operation: str) -> Answer:
         else usage_from_object(doc.get("usage"))
     )
     model = doc.get("model")
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in result.headers.multi_items()
-        if name.lower().encode("latin-1") not in _DROPPED_RESPONSE_HEADERS
-    ]
+    headers = response_headers_for(result.headers.raw)
     return Answer(
         result.body,
         usage,
@@ -165,12 +123,6 @@ def _provider(providers: dict[str, Provider], segment: str) -> Provider | None:
 
 
 def _request_headers(ctx: RequestContext, provider: Provider) -> list[tuple[str, str]]:
-    connection_named = {
-        token.strip().lower().encode()
-        for name, value in ctx.snapshot.headers
-        if name == b"connection"
-        for token in value.decode("latin-1").split(",")
-    }
     own = upstream_headers(
         provider.config,
         provider.spec,
@@ -178,14 +130,4 @@ def _request_headers(ctx: RequestContext, provider: Provider) -> list[tuple[str,
         openrouter_site_url=provider.openrouter_site_url,
         openrouter_app_name=provider.openrouter_app_name,
     )
-    forwarded = [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in ctx.snapshot.headers
-        if name not in _DROPPED_REQUEST_HEADERS
-        and name not in connection_named
-        and not name.startswith(b"x-forwarded-")
-    ]
-    # The provider's auth is always the gateway's; other headers the client set itself (its
-    # anthropic-version, its request id) win over the gateway's defaults.
-    client_names = {name for name, _ in forwarded}
-    return forwarded + [(name, value) for name, value in own if name not in client_names]
+    return request_headers_for(ctx.snapshot.headers, provider.spec.type, own)

@@ -16,6 +16,7 @@ import orjson
 
 from gomodel.app.render import send_json
 from gomodel.errors import GatewayError, MethodNotAllowed, NotFound
+from gomodel.ingress.paths import response_path, upstream_query
 from gomodel.ingress.semantics import parse_responses
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
@@ -39,13 +40,13 @@ def _unsupported(what: str) -> GatewayError:
 
 async def response_lifecycle(ctx: RequestContext) -> None:
     method = ctx.snapshot.method
-    rest = ctx.snapshot.path.removeprefix(PREFIX)
+    response_id, action = response_path(ctx.snapshot.raw_path, ctx.snapshot.path)
+    rest = f"{response_id}/{action}" if action else response_id
     if rest == "input_tokens":
         if method != "POST":
             raise MethodNotAllowed(f"use POST on {ctx.snapshot.path}", headers={"allow": "POST"})
         await _input_tokens(ctx)
         return
-    response_id, _, action = rest.partition("/")
     allowed = {"": ("GET", "DELETE"), "cancel": ("POST",), "input_items": ("GET",)}
     if not response_id or action not in allowed:
         raise NotFound(f"unknown route: {method} {ctx.snapshot.path}", code="unknown_route")
@@ -117,8 +118,7 @@ async def _forward(
     """Ask the provider and relay its JSON answer. Bookkeeping calls cost nothing at the
     provider, so they leave no usage row."""
     url = f"{provider.config.base_url}/{endpoint}"
-    if ctx.snapshot.query:
-        url += "?" + ctx.snapshot.query.decode("latin-1")
+    url += upstream_query(ctx.snapshot.query)
     request = provider.build_request(
         ctx.snapshot.method, url, body=body, request_id=ctx.snapshot.request_id, stream=False
     )

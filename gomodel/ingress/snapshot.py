@@ -48,6 +48,9 @@ class RequestSnapshot:
     request_id: str
     client: str | None = None
     received_at: float = 0.0
+    # The path as the client sent it, before percent-decoding (ASGI ``raw_path``; None when the
+    # server gives none). Paths that go upstream are built from it (gomodel.ingress.paths).
+    raw_path: bytes | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a header (``name`` in lower case), or ``None``."""
@@ -67,6 +70,7 @@ class RequestSnapshot:
         client = scope.get("client")
         if headers is None:
             headers = asgi_headers(scope)
+        raw_path = scope.get("raw_path")
         return cls(
             method=str(scope["method"]),
             path=str(scope["path"]),
@@ -76,6 +80,7 @@ class RequestSnapshot:
             request_id=request_id,
             client=f"{client[0]}:{client[1]}" if isinstance(client, (list, tuple)) else None,
             received_at=received_at,
+            raw_path=bytes(raw_path) if raw_path is not None else None,
         )
 
 

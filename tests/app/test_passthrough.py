@@ -21,13 +21,14 @@ def _client(gw: Gateway) -> httpx.AsyncClient:
 
 
 async def test_json_call_and_header_filtering(gw: Gateway) -> None:
-    """Body and query go verbatim; client credentials, cookies and Connection-named headers
-    stay behind; the provider's key is added; status and headers come back."""
+    """Body and query go verbatim; headers off the allow-list (client credentials, cookies,
+    Connection-named ones, unknown ones) stay behind; the provider's key is added; status and
+    allowed headers come back (tests/app/test_passthrough_safety.py has the lists)."""
     gw.mock.script(
         Reply.json(
             {"ok": True, "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}},
             status=201,
-            headers=[("x-ratelimit-remaining", "99"), ("set-cookie", "s=1")],
+            headers=[("retry-after-ms", "99"), ("set-cookie", "s=1")],
         ),
         path="/chat/completions",
     )
@@ -37,7 +38,8 @@ async def test_json_call_and_header_filtering(gw: Gateway) -> None:
             "/p/openai/v1/chat/completions?trace=1",
             content=body,
             headers={
-                "x-custom": "kept",
+                "x-custom": "dropped",
+                "idempotency-key": "kept",
                 "cookie": "secret=1",
                 "x-api-key": "client-key",
                 "connection": "x-hop",
@@ -46,13 +48,14 @@ async def test_json_call_and_header_filtering(gw: Gateway) -> None:
             },
         )
     assert response.status_code == 201
-    assert response.headers["x-ratelimit-remaining"] == "99"
+    assert response.headers["retry-after-ms"] == "99"
     assert "set-cookie" not in response.headers
     assert response.headers["x-gomodel-route"] == "passthrough"
     sent = gw.mock.requests[-1]
     assert (sent.path, sent.query, sent.body) == ("/v1/chat/completions", "trace=1", body)
     assert sent.header("authorization") == f"Bearer {UPSTREAM_KEY}"
-    assert sent.header("x-custom") == "kept"
+    assert sent.header("x-custom") is None
+    assert sent.header("idempotency-key") == "kept"
     assert sent.header("cookie") is None
     assert sent.header("x-api-key") is None
     assert sent.header("x-hop") is None
