@@ -27,6 +27,11 @@ PURE = [
     "usage/row.py",
     "storage/queries.py",
     "pipeline/outcome.py",
+    "keys/__init__.py",
+    "keys/secret.py",
+    "keys/record.py",
+    "keys/models.py",
+    "keys/admin_input.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 
