@@ -50,7 +50,7 @@ _NO_STORE = (b"cache-control", b"no-store")
 
 
 async def list_auth_keys(ctx: RequestContext) -> None:
-    keys = await _call(ctx, lambda store: store.list())
+    keys = await _call(ctx, lambda store: store.list(), write=False)
     now = _now(ctx)
     await send_json(ctx.send, 200, [key.view(now) for key in keys], ctx.headers)
 
@@ -114,11 +114,12 @@ def _now(ctx: RequestContext) -> datetime:
     return datetime.fromtimestamp(ctx.runtime.clock(), UTC)
 
 
-async def _call(ctx: RequestContext, work: Callable[[AuthKeyStore], T]) -> T:
-    """``work`` on the key store in a worker thread; the cache polls right after a write."""
+async def _call(ctx: RequestContext, work: Callable[[AuthKeyStore], T], *, write: bool = True) -> T:
+    """``work`` on the key store in a worker thread; after a write the cache polls at once."""
     cache = await _cache(ctx.runtime)
     result = await trio.to_thread.run_sync(work, cache.store)
-    cache.nudge()
+    if write:
+        cache.nudge()
     return result
 
 

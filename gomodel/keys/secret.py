@@ -45,8 +45,12 @@ class IssuedSecret:
 
 def hash_token(token: bytes) -> str | None:
     """The stored hash a presented token would have, or ``None`` when it cannot be a managed
-    key (no ``sk_gom_`` prefix, nothing after it, or too long), so it needs no lookup at all."""
-    if len(token) > MAX_TOKEN_BYTES or not token.startswith(_PREFIX_BYTES):
+    key (no ``sk_gom_`` prefix, nothing after it, or too long), so it needs no lookup at all.
+    Surrounding whitespace is ignored, as GOModel trims it."""
+    if len(token) > MAX_TOKEN_BYTES:
+        return None
+    token = token.strip()
+    if not token.startswith(_PREFIX_BYTES):
         return None
     body = token[len(_PREFIX_BYTES) :]
     if not body:

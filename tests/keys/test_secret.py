@@ -21,6 +21,7 @@ def test_token_format_hash_and_redaction_match_gomodel() -> None:
     assert issued.secret_hash == hashlib.sha256(body.encode()).hexdigest()
     assert issued.redacted == "sk_gom_..." + issued.value[-4:]
     assert hash_token(issued.value.encode()) == issued.secret_hash
+    assert hash_token(f" {issued.value}\t".encode()) == issued.secret_hash  # trimmed, as GOModel
 
 
 def test_tokens_are_unique() -> None:
@@ -41,6 +42,7 @@ def test_repr_never_shows_the_secret() -> None:
     [
         b"",
         b"sk_gom_",
+        b" sk_gom_ ",
         b"sk-gom_abc",
         b"Bearer sk_gom_abc",
         b"gw-master-key",
