@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ import psycopg
 import pytest
 import trio
 
+from gomodel.keys.record import AuthKey, rfc3339
+from gomodel.keys.secret import IssuedSecret
 from gomodel.storage.keys import KeySet, SQLAuthKeyStore, open_auth_key_store
 from tests.app.gateway import MASTER_KEY, start_gateway
 from tests.storage.pg import pg_schema
@@ -65,6 +68,7 @@ async def open_admin(nursery: trio.Nursery, tmp_path: Path, env: dict[str, str])
         sqlite_path=env.get("SQLITE_PATH", ""),
         postgres_url=env.get("POSTGRES_URL", ""),
     )
+    await trio.to_thread.run_sync(store.migrate)
     return Admin(client, store, env)
 
 
@@ -298,10 +302,36 @@ async def test_the_secret_is_never_stored_logged_or_listed(
 
 
 async def test_expired_key_is_listed_inactive(admin: Admin) -> None:
-    """A key past its expires_at is listed with active false (enabled stays true)."""
-    key = await admin.create(
-        expires_at=(datetime.now(UTC) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    """A key past its expires_at (stored by another replica a while ago) is listed with active
+    false; enabled stays true."""
+    created = datetime.now(UTC) - timedelta(days=2)
+    secret = IssuedSecret.generate()
+    key = AuthKey(
+        id=str(uuid.uuid4()),
+        name="old",
+        secret_hash=secret.secret_hash,
+        redacted_value=secret.redacted,
+        created_at=created,
+        updated_at=created,
+        expires_at=created + timedelta(days=1),
     )
-    await trio.sleep(1.1)
+    await trio.to_thread.run_sync(admin.store.create, key)
     (view,) = (await admin.client.get(API)).json()
-    assert (view["id"], view["enabled"], view["active"]) == (key["id"], True, False)
+    assert (view["id"], view["enabled"], view["active"]) == (key.id, True, False)
+    assert view["expires_at"] == rfc3339(created + timedelta(days=1))
+
+
+async def test_storage_down_is_a_503(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """With the database unreachable the admin API answers 503 auth_keys_unavailable (and
+    logs no error); nothing is issued."""
+    env = {"STORAGE_TYPE": "postgresql", "POSTGRES_URL": "postgresql://postgres@127.0.0.1:1/x"}
+    gw = await start_gateway(nursery, tmp_path, env)
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    base = gw.url.removesuffix("/v1")
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
+        for method, body in (("GET", None), ("POST", {"name": "ci"})):
+            response = await client.request(method, API, json=body)
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert error["code"] == "auth_keys_unavailable"
+            assert "sk_gom_" not in response.text
