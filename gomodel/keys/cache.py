@@ -114,7 +114,8 @@ class AuthKeyCache:
 
     async def authenticate(self, token: bytes) -> AuthKey:
         """The active key ``token`` (the bearer token, without ``Bearer ``) is, or a 401 that
-        says why not (unknown, expired, deactivated), or a 503 when the snapshot is stale."""
+        says why not (unknown, expired, deactivated), or a 503 when the snapshot is stale.
+        Answers from memory: it never waits (and is not a checkpoint)."""
         secret_hash = hash_token(token)
         if secret_hash is None:
             raise _unknown()
@@ -198,11 +199,21 @@ class AuthKeyCache:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Poll every ``refresh_interval`` until cancelled. The first poll happens before
-        ``started()``: a gateway whose storage answers serves its keys from the first request;
-        one whose storage is down starts anyway (the master key works) and refuses managed
-        keys with a 503 until a poll succeeds."""
+        ``started()`` (waiting at most ``max_staleness``): a gateway whose storage answers
+        serves its keys from the first request; one whose storage is down or silent starts
+        anyway (the master key works) and refuses managed keys with a 503 until a poll
+        succeeds."""
         started = trio.current_time()
-        await self._poll_logged()
+        with trio.move_on_after(self.max_staleness) as first:
+            await self._poll_logged()
+        if first.cancelled_caught:
+            self._failures += 1
+            self._failing = True
+            log.warning(
+                "managed keys: storage did not answer within %gs; starting without them "
+                "(refused with 503 until a refresh succeeds)",
+                self.max_staleness,
+            )
         task_status.started()
         while True:
             # Polls start every refresh_interval, however long each took.

@@ -269,6 +269,26 @@ async def test_storage_down_at_startup(autojump_clock: trio.testing.MockClock) -
         nursery.cancel_scope.cancel()
 
 
+async def test_a_silent_store_does_not_hold_up_startup(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A database that never answers delays the start by at most max_staleness; keys are
+    refused with a 503 meanwhile and served once it answers."""
+    store = MemoryAuthKeyStore()
+    _, token = store.issue("ci", EPOCH)
+    runner = Runner(stall=trio.Event())
+    cache = AuthKeyCache(store, wall_clock=wall, run_sync=runner)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(cache.serve)
+        assert trio.current_time() == pytest.approx(cache.max_staleness)
+        assert await outcome(cache, token) == "503"
+        assert runner.stall is not None
+        runner.stall.set()
+        await trio.sleep(1.5)
+        assert await outcome(cache, token) == "ok"
+        nursery.cancel_scope.cancel()
+
+
 async def test_has_keys(autojump_clock: trio.testing.MockClock) -> None:
     """No stored key: managed-key authentication has nothing to check; one (even inactive):
     it has."""
