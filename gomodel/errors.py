@@ -8,6 +8,7 @@ its OpenAI error ``type``; ``gomodel.app.render`` is the only place that turns o
     │   ├── BodyTooLarge              413
     │   └── BodyTimeout               408
     ├── AuthenticationFailed          401  authentication_error
+    ├── PermissionDenied              403  permission_error
     ├── NotFound                      404  not_found_error
     │   └── ModelNotFound             404  code=model_not_found
     ├── MethodNotAllowed              405  invalid_request_error
@@ -37,6 +38,7 @@ __all__ = [
     "MethodNotAllowed",
     "ModelNotFound",
     "NotFound",
+    "PermissionDenied",
     "RateLimited",
     "UpstreamError",
     "UpstreamTimeout",
@@ -99,6 +101,13 @@ class BodyTimeout(InvalidRequest):
 class AuthenticationFailed(GatewayError):
     status = 401
     error_type = "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    """The credentials are good but do not reach this resource (a key's model allow-list)."""
+
+    status = 403
+    error_type = "permission_error"
 
 
 class NotFound(GatewayError):

@@ -31,6 +31,11 @@ PURE = [
     "storage/spill.py",
     "app/admin_query.py",
     "pipeline/outcome.py",
+    "keys/__init__.py",
+    "keys/secret.py",
+    "keys/record.py",
+    "keys/models.py",
+    "keys/admin_input.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 

@@ -13,7 +13,7 @@ import orjson
 from gomodel.errors import GatewayError
 from gomodel.relay.watch import Send
 
-__all__ = ["send_error", "send_json", "send_raw_json"]
+__all__ = ["send_empty", "send_error", "send_json", "send_raw_json"]
 
 _JSON = (b"content-type", b"application/json")
 
@@ -29,6 +29,14 @@ async def send_raw_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_empty(
+    send: Send, status: int = 204, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """An answer without a body (``204 No Content``)."""
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def send_json(

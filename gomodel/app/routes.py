@@ -9,6 +9,12 @@ from gomodel.app.admin import (
     usage_summary,
     usage_user_paths,
 )
+from gomodel.app.admin_keys import (
+    AUTH_KEY_PREFIXES,
+    auth_key_item,
+    create_auth_key,
+    list_auth_keys,
+)
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
 from gomodel.app.embeddings import embeddings
@@ -32,12 +38,16 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/api/v1/usage/models": {"GET": usage_models},
     "/admin/api/v1/usage/user-paths": {"GET": usage_user_paths},
     "/admin/api/v1/usage/log": {"GET": usage_log},
+    "/admin/api/v1/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
+    "/admin/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
 }
 
 # Path prefixes whose handler takes every method and the rest of the path.
 PREFIXES: tuple[tuple[str, Handler], ...] = (
     (PREFIX, passthrough),
     (RESPONSES_PREFIX, response_lifecycle),  # {id}, {id}/cancel, {id}/input_items, input_tokens
+    # {id}/deactivate (POST), {id}/allowed-models (PUT)
+    *((prefix, auth_key_item) for prefix in AUTH_KEY_PREFIXES),
 )
 
 # Paths served without authentication.

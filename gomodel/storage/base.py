@@ -216,9 +216,25 @@ class SQLUsageStore(abc.ABC):
     @abc.abstractmethod
     def _dump_json(self, value: Mapping[str, Any]) -> Any: ...
 
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection; idempotent."""
+
     # -- writing -------------------------------------------------------------------------------
 
     def migrate(self) -> None:
+        self.migrate_component(COMPONENT, MIGRATIONS)
+
+    # -- for other components in the same database ---------------------------------------------
+    # A feature with tables of its own (managed keys: gomodel/storage/keys.py) keeps them in
+    # this database and reuses the connection handling and dialect through these methods.
+
+    #: What the driver raises when the database fails (a subclass names its driver's errors).
+    database_errors: tuple[type[Exception], ...] = ()
+
+    def migrate_component(self, component: str, migrations: Sequence[Migration]) -> None:
+        """Apply ``component``'s migrations not yet recorded in ``gomodel_migrations``."""
+
         def work(s: Session) -> None:
             if self.migration_lock_sql:
                 s.execute(self.migration_lock_sql)
@@ -228,8 +244,8 @@ class SQLUsageStore(abc.ABC):
                 "PRIMARY KEY (component, version))"
             )
             sql = "SELECT version FROM gomodel_migrations WHERE component = ?"
-            done = {int(v) for (v,) in s.fetch(sql, [COMPONENT])}
-            for migration in MIGRATIONS:
+            done = {int(v) for (v,) in s.fetch(sql, [component])}
+            for migration in migrations:
                 if migration.version in done:
                     continue
                 for statement in migration.statements:
@@ -237,10 +253,22 @@ class SQLUsageStore(abc.ABC):
                 s.execute(
                     "INSERT INTO gomodel_migrations (component, version, name, applied_at) "
                     "VALUES (?, ?, ?, ?)",
-                    [COMPONENT, migration.version, migration.name, iso_utc(datetime.now(UTC))],
+                    [component, migration.version, migration.name, iso_utc(datetime.now(UTC))],
                 )
 
         self._run(work, write=True)
+
+    def transaction(self, work: Callable[[Session], T], *, write: bool) -> T:
+        """``work`` in one transaction (``write``: one that takes the write lock at once)."""
+        return self._run(work, write=write)
+
+    def dump_id(self, row_id: str) -> Any:
+        """A UUID as this backend binds it."""
+        return self._dump_id(row_id)
+
+    def dump_ts(self, instant: datetime) -> Any:
+        """An aware instant as this backend binds it."""
+        return self._dump_ts(instant)
 
     def _values(self, row: UsageRow) -> tuple[Any, ...]:
         v = attrs.asdict(row, recurse=False)

@@ -73,6 +73,7 @@ class PostgresStore(SQLUsageStore):
     }
     bucket_sql = "CAST(floor(extract(epoch FROM timestamp) / 900) AS BIGINT)"
     migration_lock_sql = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    database_errors = (psycopg.Error,)
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         self.url = url

@@ -53,6 +53,7 @@ class SQLiteStore(SQLUsageStore):
     # Whole seconds only: SQLite's date functions round fractions to milliseconds, which would
     # move 23:59:59.9999995 into the next day.
     bucket_sql = "CAST(strftime('%s', substr(timestamp, 1, 19)) AS INTEGER) / 900"
+    database_errors = (sqlite3.Error,)
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = str(path)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from gomodel.testing._h11server import ConnectionRecord, RecordedRequest
 from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep, Step
+from gomodel.testing.keys import MemoryAuthKeyStore, run_inline
 from gomodel.testing.memory import MemoryConnector, memory_transport
 from gomodel.testing.mock_upstream import MockUpstream, serve_mock_upstream
 
 __all__ = [
     "Close",
     "ConnectionRecord",
+    "MemoryAuthKeyStore",
     "MemoryConnector",
     "MockUpstream",
     "RecordedRequest",
@@ -25,5 +27,6 @@ __all__ = [
     "Sleep",
     "Step",
     "memory_transport",
+    "run_inline",
     "serve_mock_upstream",
 ]
