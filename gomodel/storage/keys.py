@@ -233,7 +233,7 @@ def open_auth_key_store(
     storage_type: str, *, sqlite_path: str | Path = "data/gomodel.db", postgres_url: str = ""
 ) -> SQLAuthKeyStore:
     """The key store in the database ``STORAGE_TYPE`` names (the usage rows' database), on a
-    connection of its own, opened at the first call. :class:`ConfigError` as ``open_store``."""
+    connection of its own, opened at the first call. :class:`ConfigError` as ``make_store``."""
     if storage_type == "sqlite":
         from gomodel.storage.sqlite import SQLiteStore
 
