@@ -7,7 +7,6 @@ from pathlib import Path
 import attrs
 import pytest
 
-from gomodel import config as config_module
 from gomodel.config import (
     Config,
     ProviderConfig,
@@ -17,6 +16,7 @@ from gomodel.config import (
     parse_duration,
     parse_size,
 )
+from gomodel.config.settings import SETTINGS
 from gomodel.errors import ConfigError
 
 KiB = 1024
@@ -178,7 +178,7 @@ ENV_BAD = [
 
 def test_every_scalar_env_var_has_good_and_bad_cases() -> None:
     """The tables above cover every scalar setting gomodel reads from the environment."""
-    names = {s.env for s in config_module._SETTINGS}
+    names = {s.env for s in SETTINGS}
     assert names <= {case[0] for case in ENV_GOOD}
     assert names <= {case[0] for case in ENV_BAD}
 
@@ -454,6 +454,40 @@ def test_yaml_reports_every_problem(tmp_path: Path) -> None:
     assert caught.value.setting == "server.port"
     assert "server.bogus: unknown key" in caught.value.problem
     assert "http.timeout: expected a duration" in caught.value.problem
+
+
+def test_yaml_unknown_keys_all_named_with_a_suggestion(tmp_path: Path) -> None:
+    """Every unknown dotted path is in the one error, with the known key it resembles."""
+    text = """
+server:
+  prot: 1
+metrics:
+  enabled: true
+cache:
+  model:
+    refresh_intervall: 5m
+providers:
+  eu:
+    type: openai
+    bse_url: https://x
+"""
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, yaml=text)
+    assert str(caught.value) == (
+        "server.prot: unknown key (did you mean server.port?); "
+        "also metrics: unknown key; "
+        "cache.model.refresh_intervall: unknown key (did you mean cache.model.refresh_interval?); "
+        "providers.eu.bse_url: unknown key (did you mean providers.eu.base_url?)"
+    )
+
+
+def test_every_setting_has_its_own_path_and_variable() -> None:
+    """No two settings share an env var or a YAML path, and none sits in a special section."""
+    paths = [s.path for s in SETTINGS]
+    assert len({s.env for s in SETTINGS}) == len(SETTINGS) == len(set(paths))
+    for path in paths:
+        assert path[0] not in ("providers", "prices")
+        assert not any(other[: len(path)] == path for other in paths if other != path)
 
 
 def test_yaml_secret_values_are_not_echoed(tmp_path: Path) -> None:
@@ -849,7 +883,7 @@ def test_describe_config_lists_providers_and_warnings(tmp_path: Path) -> None:
 def test_describe_config_mentions_every_env_var() -> None:
     """Each scalar setting is shown with the env var that sets it."""
     text = describe_config(Config())
-    for setting in config_module._SETTINGS:
+    for setting in SETTINGS:
         assert f"# {setting.env}\n" in text
     assert "master_key: (not set)" in text
     assert "providers: {}" in text

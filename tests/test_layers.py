@@ -12,7 +12,7 @@ import gomodel
 ROOT = Path(gomodel.__file__).parent
 PURE = [
     "errors.py",
-    "config.py",
+    "config",
     "termination.py",
     "ingress",
     "routing",
