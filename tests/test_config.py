@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -18,6 +19,7 @@ from gomodel.config import (
 )
 from gomodel.config.settings import SETTINGS
 from gomodel.errors import ConfigError
+from gomodel.usage.pricing import Price
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -919,3 +921,13 @@ def test_price_overrides_checked_at_load(tmp_path: Path) -> None:
     assert "inptu" in str(info.value)
     (tmp_path / "config.yaml").write_text("prices:\n  openai:\n    my-model:\n      input: 2\n")
     assert load_config({}, cwd=tmp_path).prices == {"openai": {"my-model": {"input": 2}}}
+
+
+def test_price_table_is_built_once_at_load(tmp_path: Path) -> None:
+    """Config.price_table is the shipped table with the file's prices: over it."""
+    assert Config().price_table.lookup("openai", "gpt-4o") is not None
+    assert Config().price_table.lookup("openai", "my-model") is None
+    (tmp_path / "config.yaml").write_text("prices:\n  openai:\n    my-model:\n      input: 2\n")
+    table = load_config({}, cwd=tmp_path).price_table
+    assert table.lookup("openai", "my-model") == Price(input=Decimal(2))
+    assert table.lookup("openai", "gpt-4o") == Config().price_table.lookup("openai", "gpt-4o")
