@@ -51,6 +51,37 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
+def test_check_config_shows_no_piece_of_a_secret(tmp_path: Path) -> None:
+    """check-config shows no 5 characters of a key or of a password, from env or file."""
+    secrets = {
+        "master": "gm-Qx7RvK2mPz9LwT4nBc8Y9876",
+        "openai": "sk-Hq4WtZ6rNv2JkM8pXd",
+        "local": "vl-Wd3Hs8Lq2Zr6Ty1Vb5Nm",
+        "url": "Hunter2Pass7",
+        "db": "Xq7vR2mK9pL4",
+        "ssl": "Jf6Gy3Bt8Ue1",
+    }
+    (tmp_path / "config.yaml").write_text(
+        "providers:\n  local:\n    type: vllm\n"
+        f"    api_key: '{secrets['local']}'\n"
+        f"    base_url: 'http://gw:{secrets['url']}@gpu-box:8000/v1'\n"
+    )
+    result = _run(
+        ["check-config"],
+        tmp_path,
+        GOMODEL_MASTER_KEY=secrets["master"],
+        OPENAI_API_KEY=secrets["openai"],
+        STORAGE_TYPE="postgresql",
+        POSTGRES_URL=f"postgresql://gw:{secrets['db']}@db/usage?sslpassword={secrets['ssl']}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  local:\n    type: vllm" in result.stdout
+    shown = result.stdout + result.stderr
+    for name, secret in secrets.items():
+        pieces = {secret[i : i + 5] for i in range(len(secret) - 4)}
+        assert not {p for p in pieces if p in shown}, name
+
+
 @pytest.mark.parametrize(
     ("env", "setting"),
     [

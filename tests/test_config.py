@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
 import pytest
 
-from gomodel import config as config_module
 from gomodel.config import (
     Config,
     ProviderConfig,
@@ -17,7 +17,9 @@ from gomodel.config import (
     parse_duration,
     parse_size,
 )
+from gomodel.config.settings import SETTINGS
 from gomodel.errors import ConfigError
+from gomodel.usage.pricing import Price
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -178,7 +180,7 @@ ENV_BAD = [
 
 def test_every_scalar_env_var_has_good_and_bad_cases() -> None:
     """The tables above cover every scalar setting gomodel reads from the environment."""
-    names = {s.env for s in config_module._SETTINGS}
+    names = {s.env for s in SETTINGS}
     assert names <= {case[0] for case in ENV_GOOD}
     assert names <= {case[0] for case in ENV_BAD}
 
@@ -454,6 +456,40 @@ def test_yaml_reports_every_problem(tmp_path: Path) -> None:
     assert caught.value.setting == "server.port"
     assert "server.bogus: unknown key" in caught.value.problem
     assert "http.timeout: expected a duration" in caught.value.problem
+
+
+def test_yaml_unknown_keys_all_named_with_a_suggestion(tmp_path: Path) -> None:
+    """Every unknown dotted path is in the one error, with the known key it resembles."""
+    text = """
+server:
+  prot: 1
+metrics:
+  enabled: true
+cache:
+  model:
+    refresh_intervall: 5m
+providers:
+  eu:
+    type: openai
+    bse_url: https://x
+"""
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, yaml=text)
+    assert str(caught.value) == (
+        "server.prot: unknown key (did you mean server.port?); "
+        "also metrics: unknown key; "
+        "cache.model.refresh_intervall: unknown key (did you mean cache.model.refresh_interval?); "
+        "providers.eu.bse_url: unknown key (did you mean providers.eu.base_url?)"
+    )
+
+
+def test_every_setting_has_its_own_path_and_variable() -> None:
+    """No two settings share an env var or a YAML path, and none sits in a special section."""
+    paths = [s.path for s in SETTINGS]
+    assert len({s.env for s in SETTINGS}) == len(SETTINGS) == len(set(paths))
+    for path in paths:
+        assert path[0] not in ("providers", "prices")
+        assert not any(other[: len(path)] == path for other in paths if other != path)
 
 
 def test_yaml_secret_values_are_not_echoed(tmp_path: Path) -> None:
@@ -817,20 +853,25 @@ providers:
 # --- check-config ----------------------------------------------------------------------------
 
 
+def leaked(secret: str, text: str) -> set[str]:
+    """The 5-character pieces of ``secret`` that ``text`` shows."""
+    return {secret[i : i + 5] for i in range(len(secret) - 4) if secret[i : i + 5] in text}
+
+
 def test_describe_config_masks_secrets(tmp_path: Path) -> None:
-    """Keys show as first 3 + last 4 characters (or ****); the full key never appears."""
+    """A key of 24+ characters shows only its last 4, a shorter one nothing; URL passwords
+    are masked; no 5 characters of any secret appear."""
     env = {
-        "GOMODEL_MASTER_KEY": "gm-master-secret-9876",
-        "OPENAI_API_KEY": "sk-proj-abcdefghijklmnop1234",
-        "GROQ_API_KEY": "short-key",
-        "VLLM_BASE_URL": "https://user:hunter2pass@vllm.example.com/v1",
+        "GOMODEL_MASTER_KEY": "gm-Qx7RvK2mPz9LwT4nBc8Y9876",  # 27 characters
+        "OPENAI_API_KEY": "sk-Hq4WtZ6rNv2JkM8pXd",  # 23 characters
+        "GROQ_API_KEY": "gsk-kR4tpW",
+        "VLLM_BASE_URL": "https://user:Hunter2Pass7@vllm.example.com/v1",
     }
     text = describe_config(load(tmp_path, env))
-    for secret in [*env.values(), "hunter2pass"]:
-        assert secret not in text
-    assert "master_key: gm-…9876" in text
-    assert "api_key: sk-…1234" in text
-    assert "api_key: ****" in text  # groq: shorter than 12 characters
+    for secret in [*list(env.values())[:3], "Hunter2Pass7"]:
+        assert not leaked(secret, text), secret
+    assert "master_key: ****9876" in text
+    assert "api_key: ****\n" in text  # openai and groq: shorter than 24 characters
     assert "api_key: (not set)" in text  # vllm
     assert "base_url: https://user:****@vllm.example.com/v1" in text
 
@@ -849,7 +890,7 @@ def test_describe_config_lists_providers_and_warnings(tmp_path: Path) -> None:
 def test_describe_config_mentions_every_env_var() -> None:
     """Each scalar setting is shown with the env var that sets it."""
     text = describe_config(Config())
-    for setting in config_module._SETTINGS:
+    for setting in SETTINGS:
         assert f"# {setting.env}\n" in text
     assert "master_key: (not set)" in text
     assert "providers: {}" in text
@@ -885,3 +926,13 @@ def test_price_overrides_checked_at_load(tmp_path: Path) -> None:
     assert "inptu" in str(info.value)
     (tmp_path / "config.yaml").write_text("prices:\n  openai:\n    my-model:\n      input: 2\n")
     assert load_config({}, cwd=tmp_path).prices == {"openai": {"my-model": {"input": 2}}}
+
+
+def test_price_table_is_built_once_at_load(tmp_path: Path) -> None:
+    """Config.price_table is the shipped table with the file's prices: over it."""
+    assert Config().price_table.lookup("openai", "gpt-4o") is not None
+    assert Config().price_table.lookup("openai", "my-model") is None
+    (tmp_path / "config.yaml").write_text("prices:\n  openai:\n    my-model:\n      input: 2\n")
+    table = load_config({}, cwd=tmp_path).price_table
+    assert table.lookup("openai", "my-model") == Price(input=Decimal(2))
+    assert table.lookup("openai", "gpt-4o") == Config().price_table.lookup("openai", "gpt-4o")

@@ -13,7 +13,7 @@ import gomodel
 ROOT = Path(gomodel.__file__).parent
 PURE = [
     "errors.py",
-    "config.py",
+    "config",
     "termination.py",
     "ingress",
     "routing",

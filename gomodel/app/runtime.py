@@ -28,7 +28,6 @@ from gomodel.routing.decision import Policy
 from gomodel.storage import make_store
 from gomodel.storage.base import UsageStore
 from gomodel.storage.recorder import UsageRecorder
-from gomodel.usage.pricing import PriceTable
 from gomodel.usage.record import LogUsageSink, UsageSink
 
 __all__ = ["Runtime", "open_runtime"]
@@ -138,7 +137,7 @@ async def open_runtime(
         )
         recorder = UsageRecorder(
             store,
-            PriceTable.from_package(config.prices or None),
+            config.price_table,
             Path(config.usage_spill_dir),
             buffer_size=config.usage_buffer_size,
             flush_interval=config.usage_flush_interval,

@@ -1,0 +1,245 @@
+"""The settings table: :class:`Config`, whose fields declare every scalar setting once.
+
+Each scalar field of :class:`Config` is one :func:`setting` call giving the environment
+variable, the YAML path, the :class:`~gomodel.config.kinds.Kind`, the default and a one-line
+description; the field's name and type are the attribute's. Everything else is derived from it:
+
+* :data:`SETTINGS` (in field order), which :func:`~gomodel.config.load_config` layers;
+* the YAML structure (:data:`YAML_LEAVES`, :data:`YAML_SECTIONS`), which
+  :mod:`gomodel.config.document` checks the file against;
+* the ``check-config`` text (:mod:`gomodel.config.describe`).
+
+The YAML sections ``providers:`` and ``prices:`` are not settings: they are maps keyed by the
+user's names (see :mod:`gomodel.config.providers` and :mod:`gomodel.usage.pricing`).
+
+Pure: no trio, httpx or hypercorn.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, TypeVar, overload
+
+import attrs
+
+from gomodel.config.kinds import (
+    BOOL,
+    DURATION,
+    PROVIDER_TYPES,
+    Kind,
+    check_header_text,
+    check_host,
+    check_path,
+    check_postgres_url,
+    check_secret,
+    choice,
+    integer,
+    size,
+    text,
+)
+from gomodel.config.masking import mask_secret, mask_url
+from gomodel.config.parsers import KiB, MiB
+from gomodel.config.providers import ProviderConfig
+from gomodel.usage.pricing import PriceTable
+
+__all__ = ["SETTINGS", "YAML_LEAVES", "YAML_SECTIONS", "Config", "Setting", "setting"]
+
+T = TypeVar("T")
+
+_METADATA_KEY = "gomodel.config.setting"
+
+
+@attrs.frozen
+class Setting:
+    """One scalar setting, as :func:`setting` declared it on a :class:`Config` field."""
+
+    field: str  # of Config
+    env: str
+    path: tuple[str, ...]  # in the YAML file
+    kind: Kind[Any]
+    default: object
+    doc: str
+
+    @property
+    def dotted(self) -> str:
+        """The YAML path as errors name it: ``server.port``."""
+        return ".".join(self.path)
+
+
+@overload
+def setting(env: str, path: str, kind: Kind[T], default: T, doc: str) -> T: ...
+@overload
+def setting(env: str, path: str, kind: Kind[T], default: None, doc: str) -> T | None: ...
+def setting(env: str, path: str, kind: Kind[Any], default: object, doc: str) -> Any:
+    """Declare a :class:`Config` field as a setting; ``default=None`` means "not set"."""
+    declared = Setting("", env, tuple(path.split(".")), kind, default, doc)
+    return attrs.field(default=default, repr=not kind.secret, metadata={_METADATA_KEY: declared})
+
+
+_HOST = text(check_host)
+_SECRET = text(check_secret, mask_secret, secret=True)
+_PATH = text(check_path)
+_HEADER = text(check_header_text)
+_LOG_LEVEL = choice("debug", "info", "warning", "error", aliases={"warn": "warning"})
+
+
+@functools.cache
+def _shipped_prices() -> PriceTable:
+    return PriceTable.from_package()
+
+
+@attrs.frozen
+class Config:
+    """The effective configuration. Times are seconds, sizes are bytes.
+
+    docs/configuration.md describes each setting; "Adding a setting" there says how to add one.
+    """
+
+    # fmt: off
+    host: str = setting("GOMODEL_HOST", "server.host", _HOST, "0.0.0.0", "address to listen on")
+    port: int = setting("PORT", "server.port", integer(1, 65535), 8080, "TCP port to listen on")
+    master_key: str | None = setting(
+        "GOMODEL_MASTER_KEY", "server.master_key", _SECRET, None,
+        "clients must send it as a bearer token; no authentication when not set",
+    )
+    body_size_limit: int = setting(
+        "BODY_SIZE_LIMIT", "server.body_size_limit", size(KiB, 100 * MiB), 10 * MiB,
+        "largest request body accepted (413 past it)",
+    )
+    body_read_timeout: float = setting(
+        "BODY_READ_TIMEOUT", "server.body_read_timeout", DURATION, 30.0,
+        "the whole request body must arrive within this (408 past it)",
+    )
+    shutdown_grace_period: float = setting(
+        "SHUTDOWN_GRACE_PERIOD", "server.shutdown_grace_period", DURATION, 30.0,
+        "in-flight requests may finish this long after SIGTERM",
+    )
+    keep_alive_timeout: float = setting(
+        "KEEP_ALIVE_TIMEOUT", "server.keep_alive_timeout", DURATION, 75.0,
+        "idle client connections are kept this long; above nginx's upstream 60 s",
+    )
+    trusted_proxy_hops: int = setting(
+        "TRUSTED_PROXY_HOPS", "server.trusted_proxy_hops", integer(0, 10), 0,
+        "X-Forwarded-For entries appended by proxies we trust",
+    )
+    http_timeout: float = setting(
+        "HTTP_TIMEOUT", "http.timeout", DURATION, 600.0,
+        "total deadline of one upstream exchange, streaming included",
+    )
+    http_response_header_timeout: float = setting(
+        "HTTP_RESPONSE_HEADER_TIMEOUT", "http.response_header_timeout", DURATION, 600.0,
+        "longest wait for the upstream's response headers",
+    )
+    http_stream_idle_timeout: float = setting(
+        "HTTP_STREAM_IDLE_TIMEOUT", "http.stream_idle_timeout", DURATION, 300.0,
+        "longest gap between two pieces of an upstream stream",
+    )
+    http_connect_timeout: float = setting(
+        "HTTP_CONNECT_TIMEOUT", "http.connect_timeout", DURATION, 30.0,
+        "deadline for opening an upstream connection (TCP + TLS)",
+    )
+    http_pool_timeout: float = setting(
+        "HTTP_POOL_TIMEOUT", "http.pool_timeout", DURATION, 10.0,
+        "longest wait for a free upstream connection (503 past it)",
+    )
+    http_max_connections: int = setting(
+        "HTTP_MAX_CONNECTIONS", "http.max_connections", integer(1), 1000,
+        "upstream connection pool size, per provider",
+    )
+    stream_stall_timeout: float = setting(
+        "STREAM_STALL_TIMEOUT", "http.stream_stall_timeout", DURATION, 60.0,
+        "a streaming client reading nothing this long gets its upstream closed",
+    )
+    stream_max_event_bytes: int = setting(
+        "STREAM_MAX_EVENT_SIZE", "http.stream_max_event_size", size(KiB, 64 * MiB), 1 * MiB,
+        "largest server-sent event accepted from a provider",
+    )
+    cache_refresh_interval: float = setting(
+        "CACHE_REFRESH_INTERVAL", "cache.model.refresh_interval", DURATION, 3600.0,
+        "how often each provider's model list is fetched again",
+    )
+    usage_enabled: bool = setting(
+        "USAGE_ENABLED", "usage.enabled", BOOL, True, "record token usage"
+    )
+    enforce_returning_usage_data: bool = setting(
+        "ENFORCE_RETURNING_USAGE_DATA", "usage.enforce_returning_usage_data", BOOL, True,
+        "ask streaming providers for usage (stream_options.include_usage)",
+    )
+    usage_buffer_size: int = setting(
+        "USAGE_BUFFER_SIZE", "usage.buffer_size", integer(1), 1000,
+        "usage rows waiting in memory before they spill to disk",
+    )
+    usage_flush_interval: float = setting(
+        "USAGE_FLUSH_INTERVAL", "usage.flush_interval", DURATION, 5.0,
+        "how often the recorder writes a batch of usage rows",
+    )
+    usage_retention_days: int = setting(
+        "USAGE_RETENTION_DAYS", "usage.retention_days", integer(0), 90,
+        "usage rows older than this are deleted; 0 keeps them forever",
+    )
+    usage_spill_dir: str = setting(
+        "USAGE_SPILL_DIR", "usage.spill_dir", _PATH, "data",
+        "where usage rows go while storage is down",
+    )
+    enable_passthrough_routes: bool = setting(
+        "ENABLE_PASSTHROUGH_ROUTES", "passthrough.enabled", BOOL, True,
+        "serve /p/{provider}/{endpoint...}",
+    )
+    enabled_passthrough_providers: tuple[str, ...] = setting(
+        "ENABLED_PASSTHROUGH_PROVIDERS", "passthrough.providers", PROVIDER_TYPES,
+        ("openai", "anthropic", "openrouter", "zai"), "provider types reachable through /p/",
+    )
+    allow_passthrough_v1_alias: bool = setting(
+        "ALLOW_PASSTHROUGH_V1_ALIAS", "passthrough.allow_v1_alias", BOOL, True,
+        "/p/openai/v1/... means /p/openai/...",
+    )
+    storage_type: str = setting(
+        "STORAGE_TYPE", "storage.type",
+        choice("sqlite", "postgresql", aliases={"postgres": "postgresql"}), "sqlite",
+        "where usage rows are stored: sqlite or postgresql",
+    )
+    sqlite_path: str = setting(
+        "SQLITE_PATH", "storage.sqlite.path", _PATH, "data/gomodel.db", "the SQLite file"
+    )
+    postgres_url: str | None = setting(
+        "POSTGRES_URL", "storage.postgresql.url",
+        text(check_postgres_url, mask_url, secret=True), None,
+        "the PostgreSQL database (postgresql://...); required with STORAGE_TYPE=postgresql",
+    )
+    openrouter_site_url: str | None = setting(
+        "OPENROUTER_SITE_URL", "openrouter.site_url", _HEADER, None,
+        "HTTP-Referer sent to OpenRouter; none when not set",
+    )
+    openrouter_app_name: str = setting(
+        "OPENROUTER_APP_NAME", "openrouter.app_name", _HEADER, "gomodel",
+        "X-OpenRouter-Title sent to OpenRouter",
+    )
+    log_level: str = setting(
+        "LOG_LEVEL", "logging.level", _LOG_LEVEL, "info", "debug, info, warning or error"
+    )
+    log_format: str = setting(
+        "LOG_FORMAT", "logging.format", choice("text", "json"), "text", "text or json"
+    )
+    # fmt: on
+    # --- not settings: built by load_config from the other sections ---
+    # prices: as written in the file: provider type -> model -> rate -> USD per million tokens
+    prices: Mapping[str, Mapping[str, Mapping[str, float | int | str]]] = attrs.field(
+        factory=dict, repr=False
+    )
+    price_table: PriceTable = attrs.field(factory=_shipped_prices, repr=False)  # + prices:
+    providers: tuple[ProviderConfig, ...] = ()  # sorted by name
+    config_file: str | None = None  # the YAML file that was read
+    warnings: tuple[str, ...] = ()
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    attrs.evolve(a.metadata[_METADATA_KEY], field=a.name)
+    for a in attrs.fields(Config)
+    if _METADATA_KEY in a.metadata
+)
+# The YAML structure: the path of every setting, and every section (mapping) above one.
+YAML_LEAVES: Mapping[tuple[str, ...], Setting] = {s.path: s for s in SETTINGS}
+YAML_SECTIONS: frozenset[tuple[str, ...]] = frozenset(
+    s.path[:depth] for s in SETTINGS for depth in range(1, len(s.path))
+)
