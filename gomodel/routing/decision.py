@@ -11,6 +11,11 @@ passthrough). The :class:`Route` it returns is shown to operators as ``X-GoModel
   the usage request); the answer is still relayed verbatim (an injected usage chunk is hidden).
 * translate: the provider does not speak the operation's API (Anthropic for chat, a chat-only
   provider for Responses, Ollama's native embeddings); both directions are translated.
+
+When the request went through a virtual model, or its provider has several deployments, the
+route also names the deployment and model chosen and why (``target=azure.east/gpt-4o;
+pick=weighted``). A virtual model whose target asks for another model id needs the body's
+``model`` replaced (``virtual_model``); a target with the same id leaves the body alone.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Reason(enum.Enum):
     REASONING_EFFORT = "reasoning_effort"  # reasoning.effort -> reasoning_effort (Gemini)
     USAGE_INJECTED = "usage_injected"  # stream_options.include_usage added for accounting
     DIALECT = "dialect"  # the provider does not speak this API: translate both ways
+    VIRTUAL_MODEL = "virtual_model"  # a virtual model's target: "model" replaced by its id
 
 
 @attrs.frozen(slots=True)
@@ -57,16 +63,24 @@ class Route:
     upstream_model: str
     # Ask the upstream for the usage chunk the client did not ask for, and hide it again.
     inject_usage: bool = False
+    target: str | None = None  # "<deployment>/<model>", when there was a choice to make
+    pick: str | None = None  # why that target: a strategy, "alias", "failover", "retry"
 
     @property
     def header(self) -> str:
-        """The ``X-GoModel-Route`` value: the kind, then any reasons.
+        """The ``X-GoModel-Route`` value: the kind, then any reasons, then the target.
 
-        For example ``passthrough`` or ``rewrite; qualified_selector, usage_injected``.
+        For example ``passthrough``, ``rewrite; qualified_selector, usage_injected`` or
+        ``rewrite; virtual_model; target=anthropic/claude-sonnet-4-5; pick=priority``.
         """
-        if not self.reasons:
-            return self.kind.value
-        return f"{self.kind.value}; " + ", ".join(r.value for r in self.reasons)
+        parts = [self.kind.value]
+        if self.reasons:
+            parts.append(", ".join(r.value for r in self.reasons))
+        if self.target is not None:
+            parts.append(f"target={self.target}")
+            if self.pick is not None:
+                parts.append(f"pick={self.pick}")
+        return "; ".join(parts)
 
 
 _REASONING_MODEL = re.compile(r"o\d|gpt-5(?:$|-)")
@@ -92,13 +106,19 @@ def decide(
     semantics: Semantics, resolution: Resolution, spec: ProviderSpec, policy: Policy
 ) -> Route:
     operation = semantics.operation
+    chosen = resolution.virtual is not None or resolution.pick is not None
+    target = f"{resolution.provider}/{resolution.model}" if chosen else None
     if operation is Operation.PASSTHROUGH:
-        return Route(RouteKind.PASSTHROUGH, (), resolution.model)
+        return Route(
+            RouteKind.PASSTHROUGH, (), resolution.model, target=target, pick=resolution.pick
+        )
     reasons: list[Reason] = []
     if not speaks(operation, spec):
         reasons.append(Reason.DIALECT)
     if resolution.qualified:
         reasons.append(Reason.QUALIFIED_SELECTOR)
+    if resolution.virtual is not None and resolution.model != resolution.requested:
+        reasons.append(Reason.VIRTUAL_MODEL)
     if "provider" in semantics.doc:
         reasons.append(Reason.PROVIDER_FIELD)
     if operation is Operation.CHAT:
@@ -111,7 +131,14 @@ def decide(
         kind = RouteKind.REWRITE
     else:
         kind = RouteKind.PASSTHROUGH
-    return Route(kind, tuple(reasons), resolution.model, inject_usage=inject_usage)
+    return Route(
+        kind,
+        tuple(reasons),
+        resolution.model,
+        inject_usage=inject_usage,
+        target=target,
+        pick=resolution.pick,
+    )
 
 
 def _chat_reasons(

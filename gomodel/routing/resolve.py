@@ -2,7 +2,9 @@
 
 The provider part may be a configured provider *name* (``openai-eu``) or a provider *type*
 (``openai``). A bare id goes to the first provider, in name order, that lists it. A slash id
-whose prefix is no provider (``meta-llama/Llama-3``) is a bare id. Pure.
+whose prefix is no provider (``meta-llama/Llama-3``) is a bare id. The provider may be one
+with several deployments, or one deployment of it (``azure.east``);
+:mod:`gomodel.routing.targets` turns a resolution into the deployments to try. Pure.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ __all__ = ["Resolution", "resolve"]
 
 @attrs.frozen(slots=True)
 class Resolution:
-    provider: str  # configured provider name
+    provider: str  # configured provider name (after target selection: the deployment)
     model: str  # the model id the upstream is asked for
     requested: str  # the ``model`` field as the client sent it
     qualified: bool  # the selector carried a provider prefix that the gateway removed
+    virtual: str | None = None  # the virtual model the request named, if it named one
+    # Why this deployment serves the request: the strategy that picked it ("priority",
+    # "weighted", ...), "failover", "retry"; None when there was nothing to choose from.
+    pick: str | None = None
 
 
 def resolve(model: str, provider_hint: str | None, catalog: Catalog) -> Resolution:

@@ -4,12 +4,15 @@ The parsed body is edited and encoded once; fields the gateway does not understa
 :func:`with_model` is the edit every operation shares (the gateway-only ``provider`` field
 dropped, the upstream model id set); :func:`upstream_body` adds the chat-only ones. When the only
 edit is the usage request and the client sent no ``stream_options``, the member is spliced into
-the client's bytes instead, so everything the client wrote stays byte for byte.
+the client's bytes instead, so everything the client wrote stays byte for byte. Likewise a
+virtual model's target that only needs another ``model`` value gets just that value replaced in
+the client's bytes (:func:`splice_model`).
 Pure: no trio, httpx or hypercorn.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -17,9 +20,10 @@ import orjson
 from gomodel.ingress.semantics import Semantics
 from gomodel.routing.decision import Reason, Route, RouteKind
 
-__all__ = ["upstream_body", "with_model"]
+__all__ = ["model_body", "splice_model", "upstream_body", "with_model"]
 
 _USAGE_MEMBER = b'"stream_options":{"include_usage":true},'
+_SPLICEABLE = frozenset({Reason.VIRTUAL_MODEL, Reason.USAGE_INJECTED})
 
 
 def with_model(doc: dict[str, Any], model: str) -> dict[str, Any]:
@@ -35,8 +39,14 @@ def upstream_body(body: bytes, semantics: Semantics, route: Route) -> bytes:
     client's own bytes on the fast path, else minimally edited."""
     if route.kind is RouteKind.PASSTHROUGH:
         return body
-    if route.reasons == (Reason.USAGE_INJECTED,) and not semantics.has_stream_options:
-        return _splice_usage(body)
+    reasons = set(route.reasons)
+    usage = Reason.USAGE_INJECTED in reasons
+    if reasons <= _SPLICEABLE and not (usage and semantics.has_stream_options):
+        out: bytes | None = body
+        if Reason.VIRTUAL_MODEL in reasons:
+            out = splice_model(body, semantics.doc, route.upstream_model)
+        if out is not None:
+            return _splice_usage(out) if usage else out
 
     doc = with_model(semantics.doc, route.upstream_model)
     if Reason.REASONING_PARAMS in route.reasons:
@@ -57,6 +67,43 @@ def upstream_body(body: bytes, semantics: Semantics, route: Route) -> bytes:
             "include_usage": True,
         }
     return orjson.dumps(doc)
+
+
+def model_body(body: bytes, semantics: Semantics, route: Route) -> bytes:
+    """The body for a route whose only possible edits are the model selector and the
+    ``provider`` field (Responses, embeddings): the client's bytes, the model spliced, or the
+    parsed body edited."""
+    if route.kind is RouteKind.PASSTHROUGH:
+        return body
+    if route.reasons == (Reason.VIRTUAL_MODEL,):
+        spliced = splice_model(body, semantics.doc, route.upstream_model)
+        if spliced is not None:
+            return spliced
+    return orjson.dumps(with_model(semantics.doc, route.upstream_model))
+
+
+def splice_model(body: bytes, doc: dict[str, Any], model: str) -> bytes | None:
+    """``body`` (parsed: ``doc``) with the value of its top-level ``"model"`` member replaced
+    by ``model``, every other byte as the client sent it; ``None`` when that member cannot be
+    found with certainty (spelled with escapes, or the pattern also matches elsewhere).
+
+    A quote right after ``{``, ``,`` or whitespace opens a string (inside a JSON string every
+    quote is escaped), so a match is a member named ``model``; the result is parsed once and
+    compared with ``doc`` to make sure only the top-level member changed."""
+    requested = doc.get("model")
+    if not isinstance(requested, str):
+        return None
+    pattern = re.compile(rb'[{,]\s*"model"\s*:\s*(' + re.escape(orjson.dumps(requested)) + rb")")
+    matches = list(pattern.finditer(body))
+    if len(matches) != 1:
+        return None
+    start, end = matches[0].span(1)
+    out = body[:start] + orjson.dumps(model) + body[end:]
+    try:
+        edited = orjson.loads(out)
+    except orjson.JSONDecodeError:
+        return None
+    return out if edited == {**doc, "model": model} else None
 
 
 def _splice_usage(body: bytes) -> bytes:

@@ -134,3 +134,63 @@ def test_rewrite_does_not_mutate_the_snapshot() -> None:
     upstream_body(body, semantics, route)
     assert semantics.doc["max_tokens"] == 3
     assert semantics.doc["stream_options"] == {"x": 1}
+
+
+def _virtual(body: bytes, target: str, ptype: str = "openai") -> tuple[str, bytes]:
+    """The route header and body for a virtual model's target asking for ``target``."""
+    semantics = parse_chat(body)
+    resolution = Resolution(
+        "p", target, semantics.model, qualified=False, virtual=semantics.model, pick="priority"
+    )
+    route = decide(semantics, resolution, SPECS[ptype], Policy())
+    return route.header, upstream_body(body, semantics, route)
+
+
+def test_virtual_model_with_the_same_id_is_the_fast_path() -> None:
+    """A virtual model named like its target's model: the client's bytes, untouched."""
+    body = b'{"model": "gpt-4o", "messages": [{"role":"user","content":"caf\\u00e9"}]}'
+    header, out = _virtual(body, "gpt-4o")
+    assert out is body
+    assert header == "passthrough; target=p/gpt-4o; pick=priority"
+
+
+def test_virtual_model_splices_only_the_model_value() -> None:
+    """Another upstream id: only the top-level model value changes, every other byte stays,
+    nested "model" members and escapes included."""
+    body = (
+        b'{ "messages": [{"role":"user","content":"say \\"model\\":\\"smart\\""}],\n'
+        b'  "tools": [{"type":"function","function":{"name":"f","parameters":'
+        b'{"properties":{"model":{"type":"string"}}}}}],\n  "model" : "smart", "x": 1.0}'
+    )
+    header, out = _virtual(body, "gpt-4o-mini")
+    assert out == body.replace(b'"model" : "smart"', b'"model" : "gpt-4o-mini"')
+    assert header == "rewrite; virtual_model; target=p/gpt-4o-mini; pick=priority"
+
+
+def test_virtual_model_splice_with_usage_injected() -> None:
+    body = b'{"model":"smart","messages":[{"role":"user","content":"x"}],"stream":true}'
+    header, out = _virtual(body, "gpt-4o")
+    assert out == (
+        b'{"stream_options":{"include_usage":true},"model":"gpt-4o",'
+        b'"messages":[{"role":"user","content":"x"}],"stream":true}'
+    )
+    assert header.startswith("rewrite; virtual_model, usage_injected; target=p/gpt-4o")
+
+
+def test_virtual_model_splice_falls_back_when_unsure() -> None:
+    """A model written with escapes, or matched twice, is re-encoded instead: still right."""
+    escaped = b'{"m\\u006fdel":"smart","messages":[{"role":"user","content":"x"}]}'
+    _, out = _virtual(escaped, "gpt-4o")
+    assert orjson.loads(out) == {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+    twice = (
+        b'{"model":"smart","messages":[{"role":"user","content":"x"}],"metadata":{"model":"smart"}}'
+    )
+    _, out = _virtual(twice, "gpt-4o")
+    assert orjson.loads(out)["metadata"] == {"model": "smart"}
+    assert orjson.loads(out)["model"] == "gpt-4o"
+
+
+def test_virtual_model_target_on_another_dialect_is_translated() -> None:
+    body = b'{"model":"smart","messages":[{"role":"user","content":"x"}],"max_tokens":5}'
+    header, _ = _virtual(body, "claude-sonnet-4-5", "anthropic")
+    assert header == "translate; dialect, virtual_model; target=p/claude-sonnet-4-5; pick=priority"
