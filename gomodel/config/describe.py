@@ -40,6 +40,20 @@ def describe_config(config: Config) -> str:
             f"    api_version: {NOT_SET if p.api_version is None else p.api_version}",
             f"    models: {', '.join(p.models) if p.models else NOT_SET}",
         ]
+        if p.group is not None:
+            lines.append(f"    deployment_of: {p.group}")
+            lines.append(f"    weight: {p.weight:g}")
+        if p.max_connections is not None:
+            lines.append(f"    max_connections: {p.max_connections}")
+    for group in config.groups:
+        lines.append(f"  # {group.name}: {group.strategy.value} over {', '.join(group.members)}")
+    lines.append("virtual_models:" if config.virtual_models else "virtual_models: []  # none")
+    for model in config.virtual_models:
+        targets = ", ".join(
+            t.label if t.weight == 1 else f"{t.label} (weight {t.weight:g})" for t in model.targets
+        )
+        failover = "" if model.failover else ", no failover"
+        lines.append(f"  {model.name}: {model.strategy.value}{failover}: {targets}")
     lines.append("warnings:" if config.warnings else "warnings: []  # none")
     lines += [f"  - {warning}" for warning in config.warnings]
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """The YAML file against the settings table: unknown keys and wrongly typed values.
 
 The keys a file may have are the paths of :data:`~gomodel.config.settings.SETTINGS` and the
-sections above them, plus the two special sections: ``providers.<name>.<field>`` (fields from
-:data:`~gomodel.config.providers.ENTRY_FIELDS`) and ``prices:`` (checked by the price table).
+sections above them, plus the special sections: ``providers.<name>.<field>`` (fields from
+:data:`~gomodel.config.providers.ENTRY_FIELDS`), ``prices:`` (checked by the price table) and
+``virtual_models:`` (a list, checked by :mod:`gomodel.config.virtual_models`).
 The unknown keys are the set difference between the document's dotted paths and those; they
 are reported together with every wrongly typed value, in document order, in one
 :class:`ConfigError` whose setting is the first problem's path::
@@ -32,7 +33,8 @@ Path = tuple[str, ...]
 
 _PROVIDERS: Path = ("providers",)
 _PRICES: Path = ("prices",)
-_KNOWN: frozenset[Path] = frozenset(YAML_LEAVES) | YAML_SECTIONS | {_PROVIDERS, _PRICES}
+_VIRTUAL: Path = ("virtual_models",)  # a list: its entries are checked where it is parsed
+_KNOWN: frozenset[Path] = frozenset(YAML_LEAVES) | YAML_SECTIONS | {_PROVIDERS, _PRICES, _VIRTUAL}
 
 
 def _named(path: Path) -> bool:
@@ -86,6 +88,9 @@ def _wrong_type(path: Path, key: object, value: object) -> str | None:
         return problem(wrong, secret=path[2] in SECRET_ENTRY_FIELDS) if wrong else None
     if len(path) == 3 and path[0] == "prices":  # one model's rates: the price table checks them
         return None
+    if path == _VIRTUAL:
+        ok = isinstance(value, list)
+        return None if ok else problem(WrongType("a list of virtual models", value), secret=False)
     # a section, providers:, prices:, one provider entry, or one provider type's prices
     return None if isinstance(value, dict) else problem(WrongType("a mapping", value), secret=False)
 

@@ -33,6 +33,7 @@ __all__ = [
     "BOOL",
     "DURATION",
     "PROVIDER_TYPES",
+    "STATUSES",
     "Check",
     "Kind",
     "WrongType",
@@ -44,6 +45,7 @@ __all__ = [
     "choice",
     "integer",
     "is_string",
+    "number",
     "problem",
     "size",
     "string_list",
@@ -142,6 +144,29 @@ def integer(low: int, high: int | None = None) -> Kind[int]:
         return in_range(value, setting, value)
 
     return Kind(from_text, _type_check("an integer", _is_int), refine)
+
+
+def number(low: float, high: float) -> Kind[float]:
+    """A number from ``low`` to ``high`` (inclusive): ``2``, ``1.5``, ``.1``."""
+    expected = f"a number between {low:g} and {high:g}"
+
+    def in_range(n: float, setting: str, given: object) -> float:
+        if not low <= n <= high:  # also rejects NaN
+            raise ConfigError(setting, f"expected {expected}, got {show_value(given)}")
+        return n
+
+    def from_text(text: str, setting: str) -> float:
+        digits = text.strip()
+        if not re.fullmatch(r"[0-9]*\.?[0-9]+|[0-9]+\.", digits):
+            raise ConfigError(setting, f"expected {expected}, got {text!r}")
+        return in_range(float(digits), setting, text)
+
+    def refine(value: object, setting: str) -> float:
+        assert isinstance(value, int | float)
+        return in_range(float(value), setting, value)
+
+    ok = _type_check("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+    return Kind(from_text, ok, refine, lambda n: f"{n:g}")
 
 
 def _show_size(n: int) -> str:
@@ -294,4 +319,56 @@ PROVIDER_TYPES = Kind(
     string_list,
     _provider_types_value,
     lambda types: ", ".join(types) or "(none)",
+)
+
+
+def _statuses(items: list[object], setting: str) -> frozenset[int]:
+    """HTTP statuses from codes (``429``) and classes (``5xx``)."""
+    codes: set[int] = set()
+    for item in items:
+        word = str(item).strip().lower()
+        if not word:
+            continue
+        if re.fullmatch(r"[1-5]xx", word):
+            first = int(word[0]) * 100
+            codes.update(range(first, first + 100))
+        elif re.fullmatch(r"[1-5][0-9][0-9]", word):
+            codes.add(int(word))
+        else:
+            raise ConfigError(
+                setting, f"expected HTTP status codes or classes such as 429,5xx, got {item!r}"
+            )
+    return frozenset(codes)
+
+
+def _show_statuses(codes: frozenset[int]) -> str:
+    words: list[str] = []
+    for first in range(100, 600, 100):
+        block = set(range(first, first + 100))
+        if block <= codes:
+            words.append(f"{first // 100}xx")
+    covered = {c for w in words for c in range(int(w[0]) * 100, int(w[0]) * 100 + 100)}
+    words += [str(c) for c in sorted(codes - covered)]
+    return ",".join(sorted(words, key=lambda w: w.replace("xx", "00"))) or "(none)"
+
+
+def _statuses_value(value: object, setting: str) -> frozenset[int]:
+    assert isinstance(value, list)
+    return _statuses(value, setting)
+
+
+def _status_list(value: object) -> WrongType | None:
+    if not isinstance(value, list):
+        return WrongType("a list of HTTP statuses", value)
+    for index, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            return WrongType(f"a status code or class at index {index}", item)
+    return None
+
+
+STATUSES = Kind(
+    lambda t, s: _statuses(list(t.split(",")), s),
+    _status_list,
+    _statuses_value,
+    _show_statuses,
 )

@@ -1,8 +1,8 @@
 """:func:`load_config`: the sources layered into one :class:`~gomodel.config.Config`.
 
 Code defaults -> YAML file -> environment variables -> CLI overrides, setting by setting; then
-the providers (:mod:`gomodel.config.providers`), the price table, and the checks that span
-settings.
+the providers (:mod:`gomodel.config.providers`), the virtual models
+(:mod:`gomodel.config.virtual_models`), the price table, and the checks that span settings.
 
 Pure: no trio, httpx or hypercorn.
 """
@@ -19,6 +19,7 @@ from gomodel.config.document import check_document, file_value
 from gomodel.config.providers import build_providers
 from gomodel.config.settings import SETTINGS, Config
 from gomodel.config.sources import Document, read_file
+from gomodel.config.virtual_models import parse_virtual_models
 from gomodel.errors import ConfigError
 from gomodel.usage.pricing import PriceTable
 
@@ -61,11 +62,18 @@ def load_config(
             flag = "--" + name.replace("_", "-")
             values[name] = _BY_FIELD[name].kind.from_value(value, flag)
     warnings: list[str] = []
-    providers = build_providers(document.get("providers") or {}, environ, warnings)
+    providers, groups = build_providers(document.get("providers") or {}, environ, warnings)
+    virtual_models = parse_virtual_models(document.get("virtual_models"), environ)
     if prices := document.get("prices"):
         values["price_table"] = PriceTable.from_package(prices)  # a bad override fails here
         values["prices"] = prices
-    config = Config(**values, providers=providers, config_file=path)
+    config = Config(
+        **values,
+        providers=providers,
+        groups=groups,
+        virtual_models=virtual_models,
+        config_file=path,
+    )
     if config.storage_type == "postgresql" and config.usage_enabled and not config.postgres_url:
         raise ConfigError("POSTGRES_URL", "required when STORAGE_TYPE is postgresql")
     if config.http_response_header_timeout > config.http_timeout:

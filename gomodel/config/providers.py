@@ -5,6 +5,10 @@
 the only provider of that type, else create one; a provider that cannot work (no key, no base
 URL) is dropped and the reason added to the warnings. Bad names, types and URLs are errors.
 
+A provider may list ``deployments:`` (:mod:`gomodel.config.deployments`): each becomes a
+:class:`ProviderConfig` of its own (``<provider>.<name>``), and the provider a
+:class:`~gomodel.routing.virtual.Group` of them.
+
 Pure: no trio, httpx or hypercorn.
 """
 
@@ -16,10 +20,18 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from gomodel.config.kinds import Check, is_string, string_list
+from gomodel.config.deployments import (
+    DeploymentDraft,
+    check_deployments,
+    check_max_connections,
+    parse_deployments,
+)
+from gomodel.config.kinds import Check, WrongType, is_string, string_list
 from gomodel.config.sources import unresolved_refs
 from gomodel.errors import ConfigError
 from gomodel.providers.spec import SPECS
+from gomodel.routing.strategy import STRATEGY_NAMES, Strategy, parse_strategy
+from gomodel.routing.virtual import Group
 
 __all__ = ["ENTRY_FIELDS", "SECRET_ENTRY_FIELDS", "ProviderConfig", "build_providers"]
 
@@ -34,6 +46,14 @@ class ProviderConfig:
     api_key: str | None = attrs.field(default=None, repr=False)
     api_version: str | None = None  # azure only (?api-version=)
     models: tuple[str, ...] = ()  # configured model IDs (<TYPE>_MODELS / YAML models)
+    group: str | None = None  # the provider this is a deployment of (None: a provider)
+    weight: float = 1.0  # its share under the provider's "weighted" strategy
+    max_connections: int | None = None  # its pool size (None: HTTP_MAX_CONNECTIONS)
+
+
+def _is_positive_int(value: object) -> WrongType | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return None if ok else WrongType("an integer >= 1", value)
 
 
 # The keys of one entry under ``providers:`` and the YAML type of each.
@@ -43,6 +63,9 @@ ENTRY_FIELDS: Mapping[str, Check] = {
     "base_url": is_string,
     "api_version": is_string,
     "models": string_list,
+    "strategy": is_string,
+    "max_connections": _is_positive_int,
+    "deployments": check_deployments,
 }
 SECRET_ENTRY_FIELDS = frozenset({"api_key"})
 
@@ -63,6 +86,9 @@ class _Draft:
     in_file: bool = True
     env: bool = False  # the <TYPE>_* variables overlay this provider
     unresolved: dict[str, list[str]] = attrs.Factory(dict)  # field -> unset ${VAR} names
+    strategy: Strategy = Strategy.WEIGHTED
+    max_connections: int | None = None
+    deployments: list[DeploymentDraft] | None = None
 
 
 def _text(entry: Mapping[str, object], field: str) -> str | None:
@@ -127,6 +153,29 @@ def _draft_from_file(name: object, entry: Mapping[str, object]) -> _Draft:
             continue
         check = check_url if field == "base_url" else _check_api_version
         setattr(draft, field, check(value, f"{where}.{field}"))
+    strategy = _text(entry, "strategy")
+    if strategy is not None:
+        parsed = parse_strategy(strategy)
+        if parsed is None:
+            raise ConfigError(
+                f"{where}.strategy",
+                f"unknown strategy {strategy!r}; expected one of: {', '.join(STRATEGY_NAMES)}",
+            )
+        draft.strategy = parsed
+    if entry.get("max_connections") is not None:
+        draft.max_connections = check_max_connections(
+            entry["max_connections"], f"{where}.max_connections"
+        )
+    deployments = entry.get("deployments")
+    if isinstance(deployments, list):
+        draft.deployments = parse_deployments(
+            deployments,
+            where,
+            check_url=check_url,
+            check_api_version=_check_api_version,
+            api_version_allowed=SPECS[type_].api_version_query,
+            normalize_models=_models,
+        )
     return draft
 
 
@@ -189,8 +238,18 @@ def _overlay_env(
             setattr(target, field, _models(value.split(",")) if field == "models" else value)
 
 
-def _missing(draft: _Draft, field: str, env_name: str) -> str:
+def _missing(
+    draft: _Draft, field: str, env_name: str, deployment: DeploymentDraft | None = None
+) -> str:
     where = f"providers.{draft.name}.{field}"
+    if deployment is not None:
+        own = f"{deployment.path}.{field}"
+        if refs := deployment.unresolved.get(field):
+            return f"{own} refers to {', '.join(refs)}, which is not set"
+        if field == "api_key" and deployment.api_key is not None:
+            refs = unresolved_refs(deployment.api_key)
+            return f"{own} refers to {', '.join(refs)}, which is not set"
+        return f"neither {own} nor {where}{f' ({env_name})' if draft.env else ''} is set"
     if refs := draft.unresolved.get(field):
         return f"{where} refers to {', '.join(refs)}, which is not set"
     if draft.in_file and draft.env:
@@ -198,7 +257,52 @@ def _missing(draft: _Draft, field: str, env_name: str) -> str:
     return f"{where} is not set" if draft.in_file else f"{env_name} is not set"
 
 
-def _finish(draft: _Draft, warnings: list[str]) -> ProviderConfig | None:
+def _finish(draft: _Draft, warnings: list[str]) -> list[ProviderConfig]:
+    """The provider, or its usable deployments; what cannot work goes to the warnings."""
+    if draft.deployments is None:
+        finished = _finish_one(draft, draft.name, warnings, f"provider '{draft.name}'")
+        return [] if finished is None else [finished]
+    usable: list[ProviderConfig] = []
+    for deployment in draft.deployments:
+        merged = attrs.evolve(
+            draft,
+            api_key=deployment.api_key or draft.api_key,
+            base_url=_own_or(deployment, "base_url", draft.base_url),
+            api_version=_own_or(deployment, "api_version", draft.api_version),
+            models=deployment.models or draft.models,
+            unresolved={
+                **{f: r for f, r in draft.unresolved.items() if getattr(deployment, f) is None},
+                **deployment.unresolved,
+            },
+            max_connections=deployment.max_connections or draft.max_connections,
+        )
+        what = f"provider '{draft.name}' deployment '{deployment.name}'"
+        finished = _finish_one(
+            merged, f"{draft.name}.{deployment.name}", warnings, what, deployment
+        )
+        if finished is not None:
+            usable.append(attrs.evolve(finished, group=draft.name, weight=deployment.weight))
+    if not usable:
+        warnings.append(f"provider '{draft.name}' skipped: none of its deployments is usable")
+    return usable
+
+
+def _own_or(deployment: DeploymentDraft, field: str, fallback: str | None) -> str | None:
+    """The deployment's value, else the provider's; one the deployment set to an unset
+    ``${VAR}`` has no fallback (it is reported missing)."""
+    if field in deployment.unresolved:
+        return None
+    value: str | None = getattr(deployment, field)
+    return value or fallback
+
+
+def _finish_one(
+    draft: _Draft,
+    name: str,
+    warnings: list[str],
+    what: str,
+    deployment: DeploymentDraft | None = None,
+) -> ProviderConfig | None:
     spec = SPECS[draft.type]
     prefix = draft.type.upper()
     key = draft.api_key
@@ -207,12 +311,12 @@ def _finish(draft: _Draft, warnings: list[str]) -> ProviderConfig | None:
         key = None
     reasons = []
     if spec.key_required and key is None:
-        reasons.append(_missing(draft, "api_key", f"{prefix}_API_KEY"))
+        reasons.append(_missing(draft, "api_key", f"{prefix}_API_KEY", deployment))
     base_url = draft.base_url
     if base_url is None and spec.base_url_required:
-        reasons.append(_missing(draft, "base_url", f"{prefix}_BASE_URL"))
+        reasons.append(_missing(draft, "base_url", f"{prefix}_BASE_URL", deployment))
     if reasons:
-        warnings.append(f"provider '{draft.name}' skipped: {'; '.join(reasons)}")
+        warnings.append(f"{what} skipped: {'; '.join(reasons)}")
         return None
     if base_url is None:  # a key is present, or the type needs none (ollama, vllm)
         assert spec.default_base_url is not None
@@ -220,19 +324,52 @@ def _finish(draft: _Draft, warnings: list[str]) -> ProviderConfig | None:
     api_version = None
     if spec.api_version_query:
         api_version = draft.api_version or spec.default_api_version
-    return ProviderConfig(draft.name, draft.type, base_url, key, api_version, draft.models)
+    return ProviderConfig(
+        name,
+        draft.type,
+        base_url,
+        key,
+        api_version,
+        draft.models,
+        max_connections=draft.max_connections,
+    )
 
 
 def build_providers(
     entries: Mapping[object, Mapping[str, object] | None],
     environ: Mapping[str, str],
     warnings: list[str],
-) -> tuple[ProviderConfig, ...]:
-    """The usable providers, sorted by name, from checked YAML entries and the environment."""
+) -> tuple[tuple[ProviderConfig, ...], tuple[Group, ...]]:
+    """The usable providers (a provider with deployments: each deployment), sorted by name,
+    and the providers that have deployments, from checked YAML entries and the environment."""
     drafts: dict[str, _Draft] = {}
     for name, entry in entries.items():
         draft = _draft_from_file(name, entry or {})
         drafts[draft.name] = draft
     _overlay_env(drafts, environ, warnings)
-    finished = (_finish(drafts[name], warnings) for name in sorted(drafts))
-    return tuple(p for p in finished if p is not None)
+    providers: list[ProviderConfig] = []
+    groups: list[Group] = []
+    for name in sorted(drafts):
+        draft = drafts[name]
+        finished = _finish(draft, warnings)
+        providers += finished
+        if draft.deployments is not None and finished:
+            groups.append(
+                Group(
+                    name,
+                    tuple(p.name for p in finished),
+                    tuple(p.weight for p in finished),
+                    draft.strategy,
+                )
+            )
+    names = {p.name for p in providers}
+    for group in groups:
+        if group.name in names:
+            raise ConfigError(
+                f"providers.{group.name}",
+                f"a deployment of another provider is also named {group.name!r}",
+            )
+    if len(names) != len(providers):
+        taken = sorted(n for n in names if sum(p.name == n for p in providers) > 1)
+        raise ConfigError("providers", f"two providers are named {taken[0]!r}")
+    return tuple(sorted(providers, key=lambda p: p.name)), tuple(groups)

@@ -9,8 +9,9 @@ description; the field's name and type are the attribute's. Everything else is d
   :mod:`gomodel.config.document` checks the file against;
 * the ``check-config`` text (:mod:`gomodel.config.describe`).
 
-The YAML sections ``providers:`` and ``prices:`` are not settings: they are maps keyed by the
-user's names (see :mod:`gomodel.config.providers` and :mod:`gomodel.usage.pricing`).
+The YAML sections ``providers:``, ``prices:`` and ``virtual_models:`` are not settings: they are
+keyed by the user's names (see :mod:`gomodel.config.providers`, :mod:`gomodel.usage.pricing`
+and :mod:`gomodel.config.virtual_models`).
 
 Pure: no trio, httpx or hypercorn.
 """
@@ -27,6 +28,7 @@ from gomodel.config.kinds import (
     BOOL,
     DURATION,
     PROVIDER_TYPES,
+    STATUSES,
     Kind,
     check_header_text,
     check_host,
@@ -35,12 +37,14 @@ from gomodel.config.kinds import (
     check_secret,
     choice,
     integer,
+    number,
     size,
     text,
 )
 from gomodel.config.masking import mask_secret, mask_url
 from gomodel.config.parsers import KiB, MiB
 from gomodel.config.providers import ProviderConfig
+from gomodel.routing.virtual import Group, VirtualModel
 from gomodel.usage.pricing import PriceTable
 
 __all__ = ["SETTINGS", "YAML_LEAVES", "YAML_SECTIONS", "Config", "Setting", "setting"]
@@ -221,6 +225,66 @@ class Config:
     log_format: str = setting(
         "LOG_FORMAT", "logging.format", choice("text", "json"), "text", "text or json"
     )
+    keep_only_aliases_at_models_endpoint: bool = setting(
+        "KEEP_ONLY_ALIASES_AT_MODELS_ENDPOINT", "models.keep_only_aliases_at_models_endpoint",
+        BOOL, False, "/v1/models lists only the virtual models",
+    )
+    retry_max_retries: int = setting(
+        "RETRY_MAX_RETRIES", "resilience.retry.max_retries", integer(0, 100), 3,
+        "attempts after every target was tried once, each after a backoff",
+    )
+    retry_initial_backoff: float = setting(
+        "RETRY_INITIAL_BACKOFF", "resilience.retry.initial_backoff", DURATION, 1.0,
+        "the wait before the first retry",
+    )
+    retry_max_backoff: float = setting(
+        "RETRY_MAX_BACKOFF", "resilience.retry.max_backoff", DURATION, 30.0,
+        "the longest wait between two retries",
+    )
+    retry_backoff_factor: float = setting(
+        "RETRY_BACKOFF_FACTOR", "resilience.retry.backoff_factor", number(1.0, 100.0), 2.0,
+        "each wait is this many times the one before",
+    )
+    retry_jitter_factor: float = setting(
+        "RETRY_JITTER_FACTOR", "resilience.retry.jitter_factor", number(0.0, 1.0), 0.1,
+        "each wait varies randomly by up to this fraction",
+    )
+    retry_total_timeout: float = setting(
+        "RETRY_TOTAL_TIMEOUT", "resilience.retry.total_timeout", DURATION, 60.0,
+        "no retry or failover attempt starts later than this after the request arrived",
+    )
+    circuit_breaker_enabled: bool = setting(
+        "CIRCUIT_BREAKER_ENABLED", "resilience.circuit_breaker.enabled", BOOL, True,
+        "every deployment has a circuit breaker",
+    )
+    circuit_breaker_failure_threshold: int = setting(
+        "CIRCUIT_BREAKER_FAILURE_THRESHOLD", "resilience.circuit_breaker.failure_threshold",
+        integer(1, 1000), 5, "consecutive failures (or slow calls) that open a breaker",
+    )
+    circuit_breaker_success_threshold: int = setting(
+        "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "resilience.circuit_breaker.success_threshold",
+        integer(1, 1000), 2, "successful half-open probes that close a breaker",
+    )
+    circuit_breaker_timeout: float = setting(
+        "CIRCUIT_BREAKER_TIMEOUT", "resilience.circuit_breaker.timeout", DURATION, 30.0,
+        "an open breaker refuses requests this long before it lets a probe through",
+    )
+    circuit_breaker_slow_call_threshold: float | None = setting(
+        "CIRCUIT_BREAKER_SLOW_CALL_THRESHOLD", "resilience.circuit_breaker.slow_call_threshold",
+        DURATION, None, "an answer slower than this (to its first byte) counts as a failure",
+    )
+    failover_enabled: bool = setting(
+        "FAILOVER_ENABLED", "failover.enabled", BOOL, True,
+        "a failed attempt moves on to the next target of a virtual model or provider",
+    )
+    failover_max_attempts: int = setting(
+        "FAILOVER_MAX_ATTEMPTS", "failover.max_attempts", integer(1, 100), 3,
+        "most targets tried for one request, the first included",
+    )
+    failover_retry_on_statuses: frozenset[int] = setting(
+        "FAILOVER_RETRY_ON_STATUSES", "failover.retry_on_statuses", STATUSES,
+        frozenset({429, 500, 502, 503, 504}), "upstream statuses that are retried or failed over",
+    )
     # fmt: on
     # --- not settings: built by load_config from the other sections ---
     # prices: as written in the file: provider type -> model -> rate -> USD per million tokens
@@ -228,7 +292,9 @@ class Config:
         factory=dict, repr=False
     )
     price_table: PriceTable = attrs.field(factory=_shipped_prices, repr=False)  # + prices:
-    providers: tuple[ProviderConfig, ...] = ()  # sorted by name
+    providers: tuple[ProviderConfig, ...] = ()  # sorted by name; deployments one by one
+    groups: tuple[Group, ...] = ()  # the providers with deployments
+    virtual_models: tuple[VirtualModel, ...] = ()  # virtual_models: + VIRTUAL_MODELS
     config_file: str | None = None  # the YAML file that was read
     warnings: tuple[str, ...] = ()
 
