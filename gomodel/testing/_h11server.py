@@ -25,7 +25,7 @@ import h11
 import orjson
 import trio
 
-from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep
+from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep, Truncate
 
 __all__ = ["ConnectionRecord", "RecordedRequest", "serve_h11"]
 
@@ -208,4 +208,9 @@ class _Connection:
                 await trio.sleep_forever()
             elif isinstance(step, Close | Reset):
                 raise _HangUp(reset=isinstance(step, Reset))
+            elif isinstance(step, Truncate):
+                half = step.data[: len(step.data) // 2]
+                size = f"{len(step.data):x}\r\n".encode() if reply.chunked else b""
+                await self.stream.send_all(size + half)  # past h11: a frame it would not send
+                raise _HangUp(reset=False)
         await self._send(h11.EndOfMessage())

@@ -8,6 +8,7 @@ in :mod:`gomodel.testing._h11server` runs the steps in order after the response 
     Silence()   sleep until the client goes away
     Close()     close the connection with the body incomplete
     Reset()     abort the connection (TCP RST on real sockets; a plain close in memory)
+    Truncate(b) start a chunk of len(b) bytes, send half of them, close the connection
 
 After the last step (if none of them ended the connection) the body ends normally.
 This module is pure: it imports no trio, httpx or hypercorn.
@@ -21,7 +22,7 @@ from typing import TypeAlias
 import attrs
 import orjson
 
-__all__ = ["Close", "Reply", "Reset", "Silence", "Sleep", "Step", "openai_error"]
+__all__ = ["Close", "Reply", "Reset", "Silence", "Sleep", "Step", "Truncate", "openai_error"]
 
 
 @attrs.frozen
@@ -46,9 +47,16 @@ class Reset:
     """Abort the connection: ``SO_LINGER (1, 0)`` then close on a socket, so the peer gets RST."""
 
 
-Step: TypeAlias = bytes | Sleep | Silence | Close | Reset
+@attrs.frozen
+class Truncate:
+    """Announce a chunk of ``len(data)`` bytes, send the first half, close the connection."""
 
-_CONTROL = (Sleep, Silence, Close, Reset)
+    data: bytes
+
+
+Step: TypeAlias = bytes | Sleep | Silence | Close | Reset | Truncate
+
+_CONTROL = (Sleep, Silence, Close, Reset, Truncate)
 _DONE = b"data: [DONE]\n\n"
 
 
@@ -66,8 +74,10 @@ def _to_headers(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]
 def _to_steps(value: Iterable[Step]) -> tuple[Step, ...]:
     steps = tuple(value)
     for step in steps:
-        if not isinstance(step, bytes | Sleep | Silence | Close | Reset):
-            raise TypeError(f"a body step must be bytes, Sleep, Silence, Close or Reset: {step!r}")
+        if not isinstance(step, bytes | Sleep | Silence | Close | Reset | Truncate):
+            raise TypeError(
+                f"a body step must be bytes, Sleep, Silence, Close, Reset or Truncate: {step!r}"
+            )
     return steps
 
 
@@ -117,7 +127,7 @@ class Reply:
     @classmethod
     def sse(
         cls,
-        events: Iterable[Mapping[str, object] | bytes | Sleep | Silence | Close | Reset],
+        events: Iterable[Mapping[str, object] | bytes | Sleep | Silence | Close | Reset | Truncate],
         gap: float = 0.0,
         done: bool = True,
     ) -> Reply:

@@ -22,6 +22,10 @@ Unscripted requests get the default OpenAI dialect, on paths with or without a `
 Every request lands in :attr:`MockUpstream.requests` and every connection in
 :attr:`MockUpstream.connections`, with the virtual (``trio.current_time()``) time and side of its
 close: the point of this module is to assert *at the provider's socket* that the gateway let go.
+
+:meth:`MockUpstream.fail` arms a fault (:mod:`gomodel.testing.faults`: an error status, a delay
+before the head, a stall, a cut, a malformed or error event, a slow drip) over whatever the mock
+would have answered.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import trio
 
 from gomodel.testing._anthropic import anthropic_error_reply, anthropic_reply
 from gomodel.testing._h11server import ConnectionRecord, RecordedRequest, serve_h11
-from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep, Step
+from gomodel.testing._reply import Close, Reply, Reset, Silence, Sleep, Step, Truncate
+from gomodel.testing.faults import Fault
 
 __all__ = [
     "Close",
@@ -46,6 +51,7 @@ __all__ = [
     "Silence",
     "Sleep",
     "Step",
+    "Truncate",
     "serve_mock_upstream",
 ]
 
@@ -69,6 +75,7 @@ class MockUpstream:
     requests: list[RecordedRequest] = attrs.field(factory=list, init=False)
     connections: list[ConnectionRecord] = attrs.field(factory=list, init=False)
     _scripts: list[tuple[str | None, Reply]] = attrs.field(factory=list, init=False)
+    _faults: list[_Armed] = attrs.field(factory=list, init=False)
     _change: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     def script(self, reply: Reply, *, path: str | None = None) -> None:
@@ -78,6 +85,25 @@ class MockUpstream:
         default behaviour. A request refused for its key does not use up a script.
         """
         self._scripts.append((path, reply))
+
+    def fail(
+        self,
+        fault: Fault,
+        *,
+        path: str | None = None,
+        times: int | None = 1,
+        every: int = 1,
+    ) -> None:
+        """Apply ``fault`` to the answers of requests whose path ends with ``path`` (None: any):
+        to every ``every``-th such request, ``times`` times (None: for good). Faults armed first
+        are looked at first; a request takes at most one. A scripted reply is faulted too."""
+        if every < 1 or (times is not None and times < 1):
+            raise ValueError("every and times must be at least 1")
+        self._faults.append(_Armed(fault, path, times, every))
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        self._faults.clear()
 
     def open_connections(self) -> int:
         """How many connections are open right now."""
@@ -121,11 +147,31 @@ class MockUpstream:
                 return anthropic_error_reply(401, "invalid x-api-key")
         elif key is not None and request.header("authorization") != f"Bearer {key}":
             return Reply.error(401, "Incorrect API key provided.", code="invalid_api_key")
-        for index, (suffix, reply) in enumerate(self._scripts):
+        reply = None
+        for index, (suffix, scripted) in enumerate(self._scripts):
             if suffix is None or request.path.endswith(suffix):
                 del self._scripts[index]
-                return reply
-        return self._default(request)
+                reply = scripted
+                break
+        if reply is None:
+            reply = self._default(request)
+        return self._faulted(request, reply)
+
+    def _faulted(self, request: RecordedRequest, reply: Reply) -> Reply:
+        if request.method == "GET" and request.path.endswith("/models"):
+            return reply  # the model list is never faulted: the gateway must start
+        for armed in self._faults:
+            if armed.path is not None and not request.path.endswith(armed.path):
+                continue
+            armed.seen += 1
+            if armed.seen % armed.every:
+                continue
+            if armed.times is not None:
+                armed.times -= 1
+                if armed.times == 0:
+                    self._faults.remove(armed)
+            return armed.fault.apply(reply)
+        return reply
 
     # -- the default OpenAI dialect --
 
@@ -169,6 +215,15 @@ class MockUpstream:
             _chat_chunks(completion_id, model, text, include_usage=include_usage),
             gap=self.stream_gap,
         )
+
+
+@attrs.define
+class _Armed:
+    fault: Fault
+    path: str | None
+    times: int | None  # left; None: for good
+    every: int
+    seen: int = 0  # matching requests so far
 
 
 def _model(model_id: str) -> dict[str, object]:
