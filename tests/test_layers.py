@@ -17,6 +17,7 @@ PURE = [
     "termination.py",
     "ingress",
     "routing",
+    "resilience",
     "wire",
     "translate",
     "providers/spec.py",

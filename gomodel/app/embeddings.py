@@ -16,10 +16,10 @@ from gomodel.errors import InvalidRequest, UpstreamError
 from gomodel.ingress.semantics import parse_embeddings
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
-from gomodel.pipeline.run import serve, target
+from gomodel.pipeline.plan import Plan, Target
+from gomodel.pipeline.run import plans, serve
 from gomodel.relay.unary import UnaryResult
-from gomodel.routing.decision import RouteKind
-from gomodel.routing.rewrite import with_model
+from gomodel.routing.rewrite import model_body
 from gomodel.translate.dialects import json_object
 from gomodel.usage.extract import usage_from_object
 
@@ -30,8 +30,14 @@ ENDPOINT = "/v1/embeddings"
 
 async def embeddings(ctx: RequestContext) -> None:
     semantics = parse_embeddings(ctx.snapshot.body)
-    chosen = await target(ctx, semantics)
-    provider, resolution = chosen.provider, chosen.resolution
+    # Vectors of two models do not mix: only targets of the first target's model.
+    await serve(
+        ctx, await plans(ctx, semantics, lambda chosen: _plan(ctx, chosen), same_model=True)
+    )
+
+
+def _plan(ctx: RequestContext, chosen: Target) -> Plan:
+    semantics, provider, resolution = chosen.semantics, chosen.provider, chosen.resolution
     kind = provider.spec.embeddings
     if kind is None:
         raise InvalidRequest(
@@ -43,9 +49,7 @@ async def embeddings(ctx: RequestContext) -> None:
         body = orjson.dumps({"model": resolution.model, "input": semantics.doc["input"]})
     else:
         url = provider.url("embeddings")
-        body = ctx.snapshot.body
-        if chosen.route.kind is not RouteKind.PASSTHROUGH:
-            body = orjson.dumps(with_model(semantics.doc, resolution.model))
+        body = model_body(ctx.snapshot.body, semantics, chosen.route)
 
     def answer(result: UnaryResult) -> Answer:
         doc = json_object(result.body, provider.name)
@@ -58,7 +62,7 @@ async def embeddings(ctx: RequestContext) -> None:
             out, usage_from_object(doc.get("usage")), model if isinstance(model, str) else None
         )
 
-    await serve(ctx, chosen.plan(ENDPOINT, url, body, answer=answer))
+    return chosen.plan(ENDPOINT, url, body, answer=answer)
 
 
 def _from_ollama(doc: dict[str, Any], model: str) -> dict[str, Any]:

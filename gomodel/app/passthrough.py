@@ -10,6 +10,11 @@ provider's own auth is added. A request whose JSON body asks for ``"stream":
 true`` goes through the stream relay (events relayed verbatim, usage observed for
 ``openai`` chat completions and ``anthropic`` messages); any other answer is relayed with its
 status and headers. Upstream errors (>= 400) become the OpenAI error envelope.
+
+A provider with deployments is one provider here too: the call goes to one of its deployments
+(by its strategy) and fails over to the next. Only a request that may be sent again is retried
+after the provider saw it (``GET``, ``HEAD``, ``OPTIONS``, ``PUT``, ``DELETE``, or any request
+with ``Idempotency-Key``); any other is retried only when it never reached the provider.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ from gomodel.ingress.semantics import parse_passthrough
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
 from gomodel.pipeline.plan import Plan
-from gomodel.pipeline.run import identify, serve
+from gomodel.pipeline.run import identify, serve, with_alternatives
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
 from gomodel.providers.passthrough_headers import request_headers_for, response_headers_for
 from gomodel.relay.unary import UnaryResult
+from gomodel.routing.catalog import Catalog
 from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution
+from gomodel.routing.targets import deployments
 from gomodel.translate.anthropic_response import usage_from_anthropic
 from gomodel.translate.anthropic_stream import AnthropicChatStream
 from gomodel.translate.stage import StreamStage, Verbatim
@@ -36,6 +43,8 @@ from gomodel.usage.extract import usage_from_object
 __all__ = ["PREFIX", "passthrough"]
 
 PREFIX = "/p/"
+# Methods that may be sent again (with Idempotency-Key, any method may).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 async def passthrough(ctx: RequestContext) -> None:
@@ -45,10 +54,10 @@ async def passthrough(ctx: RequestContext) -> None:
         raise InvalidRequest("provider passthrough routes are disabled (ENABLE_PASSTHROUGH_ROUTES)")
     target = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
     segment = target.provider
-    provider = _provider(runtime.providers, segment)
+    name = _provider_named(runtime.catalog, segment)
     enabled = config.enabled_passthrough_providers
-    if provider is None or provider.spec.type not in enabled:
-        what = "not configured" if provider is None else "not enabled"
+    if name is None or runtime.catalog.types[name] not in enabled:
+        what = "not configured" if name is None else "not enabled"
         raise InvalidRequest(
             f"provider passthrough for {segment!r} is {what}; enabled provider types: "
             + (", ".join(enabled) or "none"),
@@ -63,28 +72,45 @@ async def passthrough(ctx: RequestContext) -> None:
         raise InvalidRequest("provider passthrough endpoint is required")
     identify(ctx)
     semantics = parse_passthrough(ctx.snapshot.body)
-    resolution = Resolution(provider.name, semantics.model, semantics.model, qualified=False)
-    route = decide(semantics, resolution, provider.spec, runtime.policy)
-    operation = f"{provider.spec.type}:{endpoint}"
-    url = f"{provider.config.base_url}/{endpoint}{upstream_query(ctx.snapshot.query)}"
-    request = provider.request(
-        ctx.snapshot.method,
-        url,
-        headers=_request_headers(ctx, provider),
-        body=ctx.snapshot.body or None,
+    # A provider with deployments: every deployment, in its strategy's order.
+    selection = deployments(
+        Resolution(name, semantics.model, semantics.model, qualified=False),
+        runtime.catalog,
+        runtime.routing,
+        runtime.fleet,
+        sticky_key=ctx.principal.key_id or ctx.user_path,
     )
-    plan = Plan(
-        endpoint=target.path,
-        semantics=semantics,
-        resolution=resolution,
-        provider=provider,
-        route=route,
-        request=request,
-        answer=lambda result: _answer(result, operation),
-        stage=(lambda: _stage(operation, resolution.model)) if semantics.stream else None,
-        any_success=True,
+    snapshot = ctx.snapshot
+    idempotent = snapshot.method in _IDEMPOTENT or snapshot.header(b"idempotency-key") is not None
+
+    def build(resolution: Resolution) -> Plan:
+        provider = runtime.providers[resolution.provider]
+        route = decide(semantics, resolution, provider.spec, runtime.policy)
+        operation = f"{provider.spec.type}:{endpoint}"
+        url = f"{provider.config.base_url}/{endpoint}{upstream_query(snapshot.query)}"
+        request = provider.request(
+            snapshot.method,
+            url,
+            headers=_request_headers(ctx, provider),
+            body=snapshot.body or None,
+        )
+        return Plan(
+            endpoint=target.path,
+            semantics=semantics,
+            resolution=resolution,
+            provider=provider,
+            route=route,
+            request=request,
+            answer=lambda result: _answer(result, operation),
+            stage=(lambda: _stage(operation, resolution.model)) if semantics.stream else None,
+            any_success=True,
+            idempotent=idempotent,
+        )
+
+    targets = selection.targets
+    await serve(
+        ctx, with_alternatives(build(targets[0]), len(targets), lambda i: build(targets[i]))
     )
-    await serve(ctx, plan)
 
 
 def _answer(result: UnaryResult, operation: str) -> Answer:
@@ -116,10 +142,11 @@ def _stage(operation: str, model: str) -> Verbatim:
     return Verbatim(inner)
 
 
-def _provider(providers: dict[str, Provider], segment: str) -> Provider | None:
-    if segment in providers:
-        return providers[segment]
-    return next((p for p in providers.values() if p.spec.type == segment), None)
+def _provider_named(catalog: Catalog, segment: str) -> str | None:
+    """The provider (or deployment) a path segment names, by name or else by type."""
+    if segment in catalog.types:
+        return segment
+    return next((p for p in catalog.providers if catalog.types.get(p) == segment), None)
 
 
 def _request_headers(ctx: RequestContext, provider: Provider) -> list[tuple[str, str]]:

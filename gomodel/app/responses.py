@@ -25,14 +25,16 @@ from gomodel.app.response_store import StoredResponse
 from gomodel.ingress.semantics import Semantics, chat_semantics, parse_responses
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
-from gomodel.pipeline.run import serve, target
+from gomodel.pipeline.plan import Plan, Target
+from gomodel.pipeline.run import plans, serve
 from gomodel.providers.client import Provider
 from gomodel.providers.spec import Dialect
 from gomodel.relay.unary import UnaryResult
 from gomodel.routing.decision import Policy, Route, RouteKind, decide
 from gomodel.routing.resolve import Resolution
-from gomodel.routing.rewrite import with_model
+from gomodel.routing.rewrite import model_body, with_model
 from gomodel.translate.dialects import DIALECTS, json_object
+from gomodel.translate.holdback import RESPONSES_PRELUDE
 from gomodel.translate.responses import (
     ChatToResponsesStream,
     ResponsesStreamObserver,
@@ -63,16 +65,24 @@ class _Way:
 
 async def responses(ctx: RequestContext) -> None:
     semantics = parse_responses(ctx.snapshot.body)
-    chosen = await target(ctx, semantics)
-    if chosen.route.kind is RouteKind.TRANSLATE:
-        way = _translated(ctx, semantics, chosen.resolution, chosen.provider)
-    else:
-        way = _native(ctx, semantics, chosen.resolution, chosen.provider, chosen.route)
-    url = chosen.provider.url(way.endpoint)
-    plan = chosen.plan(
-        ENDPOINT, url, way.body, answer=way.answer, stage=way.stage, finished=way.finished
-    )
-    await serve(ctx, plan)
+
+    def build(chosen: Target) -> Plan:
+        if chosen.route.kind is RouteKind.TRANSLATE:
+            way = _translated(ctx, semantics, chosen.resolution, chosen.provider)
+        else:
+            way = _native(ctx, semantics, chosen.resolution, chosen.provider, chosen.route)
+        url = chosen.provider.url(way.endpoint)
+        return chosen.plan(
+            ENDPOINT,
+            url,
+            way.body,
+            answer=way.answer,
+            stage=way.stage,
+            finished=way.finished,
+            prelude=RESPONSES_PRELUDE,
+        )
+
+    await serve(ctx, await plans(ctx, semantics, build))
 
 
 def _native(
@@ -82,9 +92,7 @@ def _native(
     provider: Provider,
     route: Route,
 ) -> _Way:
-    body = ctx.snapshot.body
-    if route.kind is not RouteKind.PASSTHROUGH:
-        body = orjson.dumps(with_model(semantics.doc, resolution.model))
+    body = model_body(ctx.snapshot.body, semantics, route)
     store, clock = ctx.runtime.responses, ctx.runtime.clock
 
     def answer(result: UnaryResult) -> Answer:
@@ -115,7 +123,7 @@ def _translated(
     response_id = f"resp_{uuid.uuid4().hex}"
     # The chat request, decided once. It is the gateway's own: no selector or field to undo.
     chat = chat_semantics(responses_to_chat(with_model(doc, resolution.model)))
-    chat_resolution = attrs.evolve(resolution, qualified=False)
+    chat_resolution = attrs.evolve(resolution, qualified=False, virtual=None, pick=None)
     chat_route = decide(chat, chat_resolution, provider.spec, _TRANSLATED_POLICY)
     dialect = DIALECTS[provider.spec.dialect]
     body = dialect.body(orjson.dumps(chat.doc), chat, chat_route)

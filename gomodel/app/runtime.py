@@ -5,6 +5,7 @@ background tasks (model list refresh) in a nursery the ASGI lifespan owns.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,14 +24,18 @@ from gomodel.pipeline.stages import MasterKey, Stages
 from gomodel.providers.client import Provider, TransportFactory, make_provider
 from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
+from gomodel.resilience.breaker import BreakerSettings
+from gomodel.resilience.fleet import Fleet
+from gomodel.resilience.retry import RetryPolicy
 from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
+from gomodel.routing.virtual import Routing
 from gomodel.storage import make_store
 from gomodel.storage.base import UsageStore
 from gomodel.storage.recorder import UsageRecorder
 from gomodel.usage.record import LogUsageSink, UsageSink
 
-__all__ = ["Runtime", "open_runtime"]
+__all__ = ["Runtime", "breaker_settings", "open_runtime", "retry_policy"]
 
 log = logging.getLogger("gomodel")
 
@@ -52,6 +57,12 @@ class Runtime:
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
     responses: ResponseStore = attrs.field(factory=ResponseStore)  # who owns which response
+    # Virtual models and providers with deployments; the deployments' breakers and counters;
+    # how failed attempts are retried; the jitter's random source.
+    routing: Routing = attrs.field(factory=Routing)
+    fleet: Fleet = attrs.field(kw_only=True)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    random: Callable[[], float] = random.random
 
     async def refresh_models(self) -> None:
         """Load every provider's model list, concurrently; failures keep the configured list."""
@@ -115,6 +126,30 @@ class Runtime:
             await trio.sleep(self.config.cache_refresh_interval)
 
 
+def retry_policy(config: Config) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=config.retry_max_retries,
+        initial_backoff=config.retry_initial_backoff,
+        max_backoff=config.retry_max_backoff,
+        backoff_factor=config.retry_backoff_factor,
+        jitter_factor=config.retry_jitter_factor,
+        total_timeout=config.retry_total_timeout,
+        failover=config.failover_enabled,
+        failover_max_attempts=config.failover_max_attempts,
+        statuses=config.failover_retry_on_statuses,
+    )
+
+
+def breaker_settings(config: Config) -> BreakerSettings:
+    return BreakerSettings(
+        enabled=config.circuit_breaker_enabled,
+        failure_threshold=config.circuit_breaker_failure_threshold,
+        success_threshold=config.circuit_breaker_success_threshold,
+        timeout=config.circuit_breaker_timeout,
+        slow_call_threshold=config.circuit_breaker_slow_call_threshold,
+    )
+
+
 @asynccontextmanager
 async def open_runtime(
     config: Config,
@@ -149,9 +184,14 @@ async def open_runtime(
         config=config,
         providers=providers,
         catalog=Catalog(
-            providers=tuple(sorted(providers)),
-            types={p.name: p.type for p in config.providers},
+            # What clients address: providers (with deployments or not); deployments too.
+            providers=tuple(sorted({p.group or p.name for p in config.providers})),
+            types={
+                **{p.name: p.type for p in config.providers},
+                **{p.group: p.type for p in config.providers if p.group is not None},
+            },
             models=seeded,
+            members={g.name: g.members for g in config.groups},
         ),
         usage=sink,
         store=store,
@@ -161,6 +201,14 @@ async def open_runtime(
             authenticator=MasterKey(config.master_key.encode() if config.master_key else None),
             observers=(UsageObserver(sink), RequestLog()),
         ),
+        routing=Routing(
+            virtual_models={m.name: m for m in config.virtual_models},
+            groups={g.name: g for g in config.groups},
+        ),
+        fleet=Fleet(
+            config.providers, breaker_settings(config), config.price_table, trio.current_time
+        ),
+        retry=retry_policy(config),
     )
     try:
         async with trio.open_nursery() as nursery:

@@ -1,7 +1,10 @@
 """One upstream attempt, decided: what goes to which provider, and how its answer comes back.
 
 Every surface (chat, Responses, embeddings, passthrough) turns a request into a :class:`Plan`;
-:func:`gomodel.pipeline.run.serve` runs every plan the same way.
+:func:`gomodel.pipeline.run.serve` runs every plan the same way. A request that more than one
+deployment may serve (a virtual model, a provider with deployments) carries its other targets
+as :class:`Alternatives`: each is planned (decided, its body built) only when an attempt needs
+it (:mod:`gomodel.pipeline.attempts`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from gomodel.relay.stream import ErrorEvent, error_event
 from gomodel.relay.unary import UnaryResult
 from gomodel.routing.decision import Route
 from gomodel.routing.resolve import Resolution
+from gomodel.translate.holdback import Prelude
 from gomodel.translate.stage import StreamStage
 
-__all__ = ["Plan", "Target"]
+__all__ = ["Alternatives", "Plan", "Target"]
 
 
 def _nothing(outcome: Outcome) -> None:
@@ -44,10 +48,34 @@ class Plan:
     # The surface's bookkeeping once the exchange ended (the Responses store), before the
     # client gets a non-streamed answer.
     finished: Callable[[Outcome], None] = _nothing
+    # What of the client's stream is prelude (held back while another attempt could still
+    # replace this one: gomodel.translate.holdback); None: nothing is held.
+    prelude: Prelude | None = None
+    # Safe to send again after the provider may have seen it (False: a passthrough POST
+    # without Idempotency-Key is retried only when it never reached the provider).
+    idempotent: bool = True
+    alternatives: Alternatives | None = None  # the other targets, in failover order
 
     @property
     def stream(self) -> bool:
         return self.stage is not None
+
+
+@attrs.define(eq=False)
+class Alternatives:
+    """The targets of a request after the first, planned on demand (``make(i)``, i >= 1)."""
+
+    count: int  # targets in all, the first included
+    make: Callable[[int], Plan]
+    failover: bool = True  # the virtual model lets a request move beyond its first target
+    _plans: dict[int, Plan] = attrs.Factory(dict)
+
+    def plan(self, index: int) -> Plan:
+        """The plan for target ``index`` (>= 1); raises the error that rules the target out
+        (a provider that does not offer the operation)."""
+        if index not in self._plans:
+            self._plans[index] = self.make(index)
+        return self._plans[index]
 
 
 @attrs.frozen(eq=False)
@@ -69,8 +97,10 @@ class Target:
         answer: Callable[[UnaryResult], Answer],
         stage: Callable[[], StreamStage] | None = None,
         finished: Callable[[Outcome], None] = _nothing,
+        prelude: Prelude | None = None,
     ) -> Plan:
-        """The plan that POSTs ``body`` to ``url`` (``stage`` only matters for a stream)."""
+        """The plan that POSTs ``body`` to ``url`` (``stage`` and ``prelude`` only matter for a
+        stream)."""
         stream = self.semantics.stream
         request = self.provider.build_request(
             "POST", url, body=body, request_id=self.request_id, stream=stream
@@ -85,4 +115,5 @@ class Target:
             answer,
             stage if stream else None,
             finished=finished,
+            prelude=prelude if stream else None,
         )

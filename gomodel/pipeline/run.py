@@ -1,32 +1,48 @@
 """The one request pipeline every model surface runs (docs/architecture.md, "The pipeline").
 
-A surface parses its request into :class:`~gomodel.ingress.semantics.Semantics`, finds the
-provider with :func:`resolve_target`, decides a :class:`~gomodel.pipeline.plan.Plan`, and hands
-it to :func:`serve`, which runs the rest the same way for every surface: admission, the answer
-cache, the attempt (the stream relay or the watched unary exchange), the outcome observers in a
-``finally`` (so a client leaving, an error and a shutdown all leave their usage row), then the
-answer or the error.
+A surface parses its request into :class:`~gomodel.ingress.semantics.Semantics` and says how to
+plan an attempt on a given target; :func:`plans` selects the targets (a virtual model's, a
+provider's deployments) and plans the first; :func:`serve` runs the rest the same way for every
+surface: admission, the answer cache, the attempts (:mod:`gomodel.pipeline.attempts`: each the
+stream relay or the watched unary exchange, retried or failed over before the response
+started), the outcome observers after each attempt in a ``finally`` (so a client leaving, an
+error and a shutdown all leave their usage row), then the answer or the error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import attrs
 import trio
 
 from gomodel.errors import ModelNotFound
 from gomodel.ingress.semantics import Semantics
 from gomodel.ingress.user_path import normalize_user_path
+from gomodel.pipeline.attempts import run_attempts
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
-from gomodel.pipeline.plan import Plan, Target
+from gomodel.pipeline.plan import Alternatives, Plan, Target
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import StreamRelay
 from gomodel.relay.unary import UnaryExchange
 from gomodel.relay.watch import ClientGone
 from gomodel.routing.decision import decide
-from gomodel.routing.resolve import Resolution, resolve
+from gomodel.routing.resolve import Resolution
+from gomodel.routing.targets import Selection, select
 from gomodel.termination import Termination
 
-__all__ = ["INITIAL_LOAD_WAIT", "identify", "resolve_target", "send_answer", "serve", "target"]
+__all__ = [
+    "INITIAL_LOAD_WAIT",
+    "identify",
+    "plans",
+    "resolve_target",
+    "select_targets",
+    "send_answer",
+    "serve",
+    "target",
+    "with_alternatives",
+]
 
 # A request for an unknown model waits this long for the first model-list load to finish.
 INITIAL_LOAD_WAIT = 10.0
@@ -41,29 +57,81 @@ def identify(ctx: RequestContext) -> None:
     )
 
 
+async def plans(
+    ctx: RequestContext,
+    semantics: Semantics,
+    build: Callable[[Target], Plan],
+    *,
+    same_model: bool = False,
+) -> Plan:
+    """The plan for the request's first target, with the others as its alternatives.
+
+    ``build`` is the surface's: a target (deployment, model, route decided) -> its plan.
+    ``same_model``: only targets asking for the first target's model (embeddings)."""
+    selection = await select_targets(ctx, semantics)
+    if same_model:
+        selection = selection.same_model()
+    targets = [_decided(ctx, semantics, resolution) for resolution in selection.targets]
+    return with_alternatives(
+        build(targets[0]), len(targets), lambda i: build(targets[i]), selection.failover
+    )
+
+
+def with_alternatives(
+    first: Plan, count: int, make: Callable[[int], Plan], failover: bool = True
+) -> Plan:
+    """``first`` carrying the request's other targets (``make(i)`` plans target ``i``)."""
+    if count <= 1:
+        return first
+    return attrs.evolve(first, alternatives=Alternatives(count, make, failover))
+
+
 async def target(ctx: RequestContext, semantics: Semantics) -> Target:
-    """The request resolved (provider and upstream model, once the caller is known) and its
-    route decided."""
-    resolution, provider = await resolve_target(ctx, semantics)
-    route = decide(semantics, resolution, provider.spec, ctx.runtime.policy)
-    return Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
+    """The request's first target: deployment and upstream model (once the caller is known),
+    and its route decided."""
+    selection = await select_targets(ctx, semantics)
+    return _decided(ctx, semantics, selection.targets[0])
 
 
 async def resolve_target(ctx: RequestContext, semantics: Semantics) -> tuple[Resolution, Provider]:
-    """The provider and upstream model for the request's selector, once the caller is known.
+    """The first target's resolution and provider (for calls that are never failed over)."""
+    chosen = await target(ctx, semantics)
+    return chosen.resolution, chosen.provider
+
+
+async def select_targets(ctx: RequestContext, semantics: Semantics) -> Selection:
+    """The deployments that may serve the request, in the order to try them, once the caller
+    is known (sticky routing hashes its key or user path).
 
     A model not known yet waits for the first model-list load."""
     identify(ctx)
     runtime = ctx.runtime
+    sticky = ctx.principal.key_id or ctx.user_path
+
+    def selected() -> Selection:
+        return select(
+            semantics.model,
+            semantics.provider,
+            runtime.catalog,
+            runtime.routing,
+            runtime.fleet,
+            sticky_key=sticky,
+        )
+
     try:
-        resolution = resolve(semantics.model, semantics.provider, runtime.catalog)
+        return selected()
     except ModelNotFound:
         if runtime.initial_load.is_set():
             raise
         with trio.move_on_after(INITIAL_LOAD_WAIT):
             await runtime.initial_load.wait()
-        resolution = resolve(semantics.model, semantics.provider, runtime.catalog)
-    return resolution, runtime.providers[resolution.provider]
+        return selected()
+
+
+def _decided(ctx: RequestContext, semantics: Semantics, resolution: Resolution) -> Target:
+    provider = ctx.runtime.providers[resolution.provider]
+    route = decide(semantics, resolution, provider.spec, ctx.runtime.policy)
+    return Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
 
 
 async def serve(ctx: RequestContext, plan: Plan) -> None:
@@ -78,7 +146,7 @@ async def serve(ctx: RequestContext, plan: Plan) -> None:
     if cached is not None:
         await send_answer(ctx, cached)
         return
-    outcome = await _attempt(ctx, plan)
+    outcome = await run_attempts(ctx, plan, _attempt)
     if outcome.termination is Termination.CLIENT_DISCONNECT and not outcome.started:
         raise ClientGone
     if outcome.error is not None and not outcome.started:

@@ -148,18 +148,20 @@ def response_body(response: httpx.Response) -> ByteChunks:
 def make_transport(provider: ProviderConfig, config: Config) -> httpx.AsyncBaseTransport:
     """Our transport, or httpx's when the environment names a proxy for this provider."""
     proxy = _env_proxy(provider.base_url)
+    # A deployment may have a pool size of its own (providers.<name>.max_connections).
+    pool = provider.max_connections or config.http_max_connections
     if proxy is not None:
         limits = httpx.Limits(
-            max_connections=config.http_max_connections,
-            max_keepalive_connections=min(config.http_max_connections, 100),
+            max_connections=pool,
+            max_keepalive_connections=min(pool, 100),
             keepalive_expiry=30.0,
         )
         return httpx.AsyncHTTPTransport(
             http1=True, http2=False, limits=limits, retries=0, proxy=proxy
         )
     return UpstreamTransport(
-        max_connections=config.http_max_connections,
-        max_keepalive_connections=min(config.http_max_connections, 100),
+        max_connections=pool,
+        max_keepalive_connections=min(pool, 100),
         keepalive_expiry=30.0,
     )
 

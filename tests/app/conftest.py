@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from gomodel.testing import MockUpstream
-from tests.app.gateway import Gateway, start_gateway
+from tests.app.gateway import ONE_ATTEMPT, Gateway, start_gateway
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +29,13 @@ def no_application_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 @pytest.fixture
 async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
     return await start_gateway(nursery, tmp_path)
+
+
+@pytest.fixture
+async def gw1(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
+    """``gw`` with retries off: one attempt per request, so an upstream error is the answer
+    (tests/pipeline/test_attempts.py and tests/app/test_failover_e2e.py retry)."""
+    return await start_gateway(nursery, tmp_path, ONE_ATTEMPT)
 
 
 @pytest.fixture

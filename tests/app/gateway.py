@@ -19,6 +19,8 @@ from gomodel.usage.record import MemoryUsageSink, UsageRecord
 
 UPSTREAM_KEY = "sk-upstream-secret"
 MASTER_KEY = "gw-master-key"
+# Retries off: an upstream error is the client's answer after one attempt.
+ONE_ATTEMPT = {"RETRY_MAX_RETRIES": "0"}
 T = TypeVar("T")
 
 

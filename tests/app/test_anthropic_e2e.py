@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from gomodel.testing import MockUpstream, Reply
-from tests.app.gateway import Gateway, start_gateway
+from tests.app.gateway import ONE_ATTEMPT, Gateway, start_gateway
 
 KEY = "sk-ant-secret"
 MODEL = "claude-sonnet-4-20250514"
@@ -30,9 +30,20 @@ WEATHER_TOOL = {
 
 @pytest.fixture
 async def gw(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
+    return await _anthropic(nursery, tmp_path, {})
+
+
+@pytest.fixture
+async def gw1(nursery: trio.Nursery, tmp_path: Path) -> Gateway:
+    """Retries off: an upstream error is the answer."""
+    return await _anthropic(nursery, tmp_path, ONE_ATTEMPT)
+
+
+async def _anthropic(nursery: trio.Nursery, tmp_path: Path, env: dict[str, str]) -> Gateway:
     return await start_gateway(
         nursery,
         tmp_path,
+        env,
         mock=MockUpstream(models=(MODEL,), require_key=KEY, dialect="anthropic"),
         provider=lambda url: {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url},
     )
@@ -236,13 +247,14 @@ async def test_mid_stream_overloaded_error(gw: Gateway) -> None:
     ],
 )
 async def test_anthropic_errors_become_openai_errors(
-    gw: Gateway,
+    gw1: Gateway,
     status: int,
     error_type: str,
     sdk_error: type[openai.APIStatusError],
     expected_status: int,
 ) -> None:
     """Anthropic error responses reach the SDK as OpenAI errors with the right status."""
+    gw = gw1
     body = {"type": "error", "error": {"type": error_type, "message": f"{error_type}!"}}
     gw.mock.script(
         attrs.evolve(

@@ -145,7 +145,8 @@ async def test_unknown_route_and_method(gw: Gateway) -> None:
     assert wrong.json()["error"]["type"] == "invalid_request_error"
 
 
-async def test_upstream_429_keeps_retry_after(gw: Gateway) -> None:
+async def test_upstream_429_keeps_retry_after(gw1: Gateway) -> None:
+    gw = gw1
     """A provider 429 reaches the client as 429 rate_limit_error with retry-after."""
     gw.mock.script(
         Reply.json(
@@ -165,7 +166,8 @@ async def test_upstream_429_keeps_retry_after(gw: Gateway) -> None:
     assert (record.status, record.termination.value, record.usage) == (429, "upstream_error", None)
 
 
-async def test_upstream_html_502_not_relayed(gw: Gateway) -> None:
+async def test_upstream_html_502_not_relayed(gw1: Gateway) -> None:
+    gw = gw1
     """An HTML error page from an upstream load balancer never reaches the client."""
     gw.mock.script(Reply.html(502, "<h1>Bad Gateway</h1>"), path="/chat/completions")
     async with gw.http() as client:
@@ -263,7 +265,8 @@ async def test_stream_error_after_start_raises_in_sdk(gw: Gateway) -> None:
     assert not record.complete
 
 
-async def test_stream_error_event_wire_shape(gw: Gateway) -> None:
+async def test_stream_error_event_wire_shape(gw1: Gateway) -> None:
+    gw = gw1
     """The final event is data: {"error": {...}} and the body ends cleanly without [DONE]."""
     gw.mock.script(Reply.sse([{"choices": []}], done=False), path="/chat/completions")
     async with (

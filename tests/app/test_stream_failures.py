@@ -23,10 +23,11 @@ CONTENT = {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason"
     ],
 )
 async def test_error_as_first_event_gets_a_real_status(
-    gw: Gateway, first: dict[str, Any], status: int
+    gw1: Gateway, first: dict[str, Any], status: int
 ) -> None:
     """A 200 stream whose first event is an error object is answered with an error status,
-    not relayed after a 200 the client would take for success."""
+    not relayed after a 200 the client would take for success (retries off)."""
+    gw = gw1
     gw.mock.script(Reply.sse([first, CONTENT]), path="/chat/completions")
     async with gw.http() as client:
         body = {"model": "gpt-4o", "messages": HI, "stream": True}
@@ -37,8 +38,9 @@ async def test_error_as_first_event_gets_a_real_status(
     assert (record.status, record.termination.value) == (status, "upstream_error")
 
 
-async def test_empty_stream_is_a_502(gw: Gateway) -> None:
+async def test_empty_stream_is_a_502(gw1: Gateway) -> None:
     """A 200 stream with nothing but ``[DONE]`` is an empty answer: 502, not a silent 200."""
+    gw = gw1
     gw.mock.script(Reply.sse([]), path="/chat/completions")
     async with gw.http() as client:
         body = {"model": "gpt-4o", "messages": HI, "stream": True}

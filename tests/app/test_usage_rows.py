@@ -350,6 +350,7 @@ async def test_failed_embeddings_request_leaves_its_row(
 ) -> None:
     """An embeddings request the provider fails (500) reached it: it leaves one row."""
     mock, env = await _mock(nursery, "openai")
+    env["RETRY_MAX_RETRIES"] = "0"  # one attempt, one row
     mock.script(Reply.error(500, "the embedder fell over"), path="/embeddings")
     async with _gateway(tmp_path, env) as client:
         body = {"model": "text-embedding-3-small", "input": "hi"}
@@ -370,6 +371,7 @@ async def test_failed_passthrough_call_counts_its_wait_as_upstream_time(
     """A passthrough call the provider fails after 0.5 s spent that time at the provider,
     not in the gateway: the overhead is a sliver of the latency."""
     mock, env = await _mock(nursery, "openai")
+    env["RETRY_MAX_RETRIES"] = "0"  # one attempt, one row
     slow_failure = attrs.evolve(Reply.error(503, "overloaded"), headers_delay=0.5)
     mock.script(slow_failure, path="/chat/completions")
     async with _gateway(tmp_path, env) as client:

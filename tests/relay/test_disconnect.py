@@ -179,8 +179,10 @@ async def test_stalled_client_upstream_closed_at_stall_timeout(
 async def test_upstream_never_answers_504_at_header_timeout(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Row 6: no headers from the provider: 504 at HTTP_RESPONSE_HEADER_TIMEOUT exactly."""
-    async with open_harness(tmp_path, {"HTTP_RESPONSE_HEADER_TIMEOUT": "30"}) as h:
+    """Row 6: no headers from the provider: 504 at HTTP_RESPONSE_HEADER_TIMEOUT exactly (with
+    retries off; tests/pipeline/test_attempts.py has the retried case)."""
+    env = {"HTTP_RESPONSE_HEADER_TIMEOUT": "30", "RETRY_MAX_RETRIES": "0"}
+    async with open_harness(tmp_path, env) as h:
         h.mock.script(
             attrs.evolve(Reply.sse([]), headers_delay=float("inf")), path="/chat/completions"
         )
@@ -246,8 +248,10 @@ async def test_upstream_ends_early(
 
 
 async def test_huge_event_aborted(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    """Row 14: an event past STREAM_MAX_EVENT_SIZE ends the stream with event_too_large."""
-    async with open_harness(tmp_path, {"STREAM_MAX_EVENT_SIZE": "64K"}) as h:
+    """Row 14: an event past STREAM_MAX_EVENT_SIZE ends the stream with event_too_large (with
+    retries off: with them, the content-free first chunk is held and the request retried)."""
+    env = {"STREAM_MAX_EVENT_SIZE": "64K", "RETRY_MAX_RETRIES": "0"}
+    async with open_harness(tmp_path, env) as h:
         ok = b'data: {"choices":[]}\n\n'
         flood = tuple(b"x" * 16384 for _ in range(64))  # 1 MiB, never a newline
         h.mock.script(
@@ -292,8 +296,10 @@ async def test_shutdown_mid_stream(tmp_path: Path, autojump_clock: trio.testing.
 async def test_each_event_forwarded_without_waiting_for_the_next(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Every upstream event reaches the client at the instant the provider sent it."""
-    async with open_harness(tmp_path) as h:
+    """Every upstream event reaches the client at the instant the provider sent it (when no
+    other attempt could follow; otherwise the role chunk waits for the first content:
+    tests/pipeline/test_attempts.py)."""
+    async with open_harness(tmp_path, {"RETRY_MAX_RETRIES": "0"}) as h:
         server, _ = await h.request({"model": "gpt-4o", "messages": LONG, "stream": True})
         await trio.sleep(10.5)
         bodies = [(t, m["body"]) for t, m in server.messages if m["type"] == "http.response.body"]
