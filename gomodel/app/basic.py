@@ -1,5 +1,9 @@
 """The small routes: ``/health`` (alive), ``/ready`` (able to serve) and ``/v1/models``.
 
+``/v1/models`` lists every provider's models as ``<provider>/<model>`` and every virtual model
+by its name (owned by the provider of its first target, as GOModel lists aliases), sorted by
+id; with ``KEEP_ONLY_ALIASES_AT_MODELS_ENDPOINT`` only the virtual models.
+
 ``/ready`` is 503 while the model lists load or usage storage does not answer, else 200 with
 ``{"status": "ready"}``, plus ``"warnings": [...]`` when the usage recorder has something an
 operator must look at (see docs/usage.md).
@@ -12,8 +16,11 @@ import logging
 import trio
 
 from gomodel.app.render import send_json
-from gomodel.errors import UpstreamUnavailable
+from gomodel.errors import InvalidRequest, ModelNotFound, UpstreamUnavailable
 from gomodel.pipeline.context import RequestContext
+from gomodel.routing.catalog import Catalog
+from gomodel.routing.resolve import resolve
+from gomodel.routing.virtual import Routing, VirtualModel
 from gomodel.storage.recorder import UsageRecorder
 
 __all__ = ["health", "list_models", "ready"]
@@ -60,8 +67,31 @@ async def ready(ctx: RequestContext) -> None:
 
 
 async def list_models(ctx: RequestContext) -> None:
-    data = [
-        {"id": qualified, "object": "model", "created": model.created, "owned_by": provider}
-        for qualified, provider, model in ctx.runtime.catalog.listing()
-    ]
+    runtime = ctx.runtime
+    data: list[dict[str, object]] = []
+    if not runtime.config.keep_only_aliases_at_models_endpoint:
+        data = [
+            {"id": qualified, "object": "model", "created": model.created, "owned_by": provider}
+            for qualified, provider, model in runtime.catalog.listing()
+        ]
+    for virtual in runtime.routing.virtual_models.values():
+        owner = _owner(virtual, runtime.catalog, runtime.routing, set())
+        data.append({"id": virtual.name, "object": "model", "created": 0, "owned_by": owner})
+    data.sort(key=lambda model: str(model["id"]))
     await send_json(ctx.send, 200, {"object": "list", "data": data}, ctx.headers)
+
+
+def _owner(virtual: VirtualModel, catalog: Catalog, routing: Routing, seen: set[str]) -> str:
+    """The provider of the first target that resolves ("gomodel" if none does yet)."""
+    seen.add(virtual.name)
+    for target in virtual.targets:
+        nested = routing.virtual_models.get(target.model) if target.provider is None else None
+        if nested is not None:
+            if nested.name not in seen:
+                return _owner(nested, catalog, routing, seen)
+            continue
+        try:
+            return resolve(target.model, target.provider, catalog).provider
+        except (ModelNotFound, InvalidRequest):
+            continue
+    return "gomodel"

@@ -15,6 +15,7 @@ from gomodel.app.admin_keys import (
     create_auth_key,
     list_auth_keys,
 )
+from gomodel.app.admin_status import providers_status
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
 from gomodel.app.embeddings import embeddings
@@ -40,6 +41,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/api/v1/usage/log": {"GET": usage_log},
     "/admin/api/v1/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
     "/admin/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
+    "/admin/api/v1/providers/status": {"GET": providers_status},
 }
 
 # Path prefixes whose handler takes every method and the rest of the path.
