@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_config(config))
         return 0
     if args.command == "demo" or getattr(args, "demo", False):
-        trio.run(_run_demo, config)
+        trio.run(_run_demo, config, getattr(args, "fault", None))
         return 0
     if args.workers < 1:
         print("gomodel: invalid configuration: --workers: must be at least 1", file=sys.stderr)
@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
         if name == "serve":
             command.add_argument("--workers", type=int, default=1, help="worker processes")
             command.add_argument("--demo", action="store_true", help="same as `gomodel demo`")
+        if name in ("serve", "demo"):
+            from gomodel.testing.faults import SCENARIOS
+
+            command.add_argument(
+                "--fault",
+                choices=sorted(SCENARIOS),
+                help="demo: the mock provider 'demo' gets two deployments, the first with this "
+                "fault (see docs/resilience.md), so requests fail over to the second",
+            )
     return parser
 
 
@@ -97,14 +106,39 @@ async def _run_single(config: Config) -> None:
         log.info("gomodel listening on %s", url)
 
 
-async def _run_demo(config: Config) -> None:
+async def _run_demo(config: Config, fault: str | None = None) -> None:
+    from gomodel.routing.strategy import Strategy
+    from gomodel.routing.virtual import Group
     from gomodel.testing import MockUpstream, serve_mock_upstream
+    from gomodel.testing.faults import SCENARIOS
 
     async with trio.open_nursery() as nursery:
-        mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"))
+        mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"), stream_gap=0.05 if fault else 0.0)
         upstream = await nursery.start(serve_mock_upstream, mock)
-        demo = ProviderConfig(name="demo", type="openai", base_url=upstream, api_key=DEMO_KEY)
-        config = attrs.evolve(config, providers=(*config.providers, demo))
+        if fault is None:
+            demo = ProviderConfig(name="demo", type="openai", base_url=upstream, api_key=DEMO_KEY)
+            config = attrs.evolve(config, providers=(*config.providers, demo))
+        else:
+            scenario = SCENARIOS[fault]
+            mock.fail(scenario.fault, path="/chat/completions", times=None, every=scenario.every)
+            backup_mock = MockUpstream(models=("gpt-4o-mini", "gpt-4o"), stream_gap=0.05)
+            backup = await nursery.start(serve_mock_upstream, backup_mock)
+            deployments = tuple(
+                ProviderConfig(f"demo.{n}", "openai", url, DEMO_KEY, group="demo")
+                for n, url in (("primary", upstream), ("backup", backup))
+            )
+            group = Group("demo", tuple(p.name for p in deployments), strategy=Strategy.PRIORITY)
+            config = attrs.evolve(
+                config,
+                providers=(*config.providers, *deployments),
+                groups=(*config.groups, group),
+            )
+            print(
+                f"gomodel demo: fault {fault!r} ({scenario.description}) on deployment "
+                "demo.primary; demo.backup is healthy; see X-GoModel-Route and "
+                "X-GoModel-Attempts (curl -i)",
+                flush=True,
+            )
 
         async def gateway(task_status: trio.TaskStatus[str]) -> None:
             await _gateway(config)(task_status=task_status)

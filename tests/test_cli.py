@@ -152,6 +152,46 @@ async def test_demo_answers_the_sdk(tmp_path: Path) -> None:
     assert code == 0
 
 
+async def test_demo_with_a_fault_fails_over(tmp_path: Path) -> None:
+    """`gomodel demo --fault flaky`: every other request fails on demo.primary and is served
+    by demo.backup; the client always gets its answer and sees which deployment gave it."""
+    port = _free_port()
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gomodel", "demo", "--port", str(port), "--fault", "flaky"],
+        cwd=tmp_path,
+        env=_env(GOMODEL_HOST="127.0.0.1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url)
+
+        def ask() -> list[tuple[str | None, str, str]]:
+            seen = []
+            with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as sdk:
+                for _ in range(4):
+                    raw = sdk.chat.completions.with_raw_response.create(
+                        model="demo/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                    )
+                    seen.append(
+                        (
+                            raw.parse().choices[0].message.content,
+                            raw.headers["x-gomodel-attempts"],
+                            raw.headers["x-gomodel-route"],
+                        )
+                    )
+            return seen
+
+        answers = await trio.to_thread.run_sync(ask)
+    finally:
+        code = await _stop(process)
+    assert code == 0
+    assert {content for content, _, _ in answers} == {"Mock response to: hi"}
+    assert [attempts for _, attempts, _ in answers] == ["1", "2", "1", "2"]
+    assert answers[1][2].endswith("target=demo.backup/gpt-4o-mini; pick=failover")
+
+
 @pytest.mark.parametrize(
     "command",
     [
