@@ -79,14 +79,18 @@ def select(
     sticky_key: str | None = None,
 ) -> Selection:
     """The deployments that may serve ``model`` (as the client sent it), in the order to try."""
-    expand = _Expansion(catalog, routing, view, sticky_key)
     virtual = routing.virtual_models.get(model) if provider_hint is None else None
+    if virtual is None:
+        resolution = resolve(model, provider_hint, catalog)
+        if resolution.provider not in catalog.members:
+            return Selection((resolution,))  # one provider, one deployment: nothing to choose
+    expand = _Expansion(catalog, routing, view, sticky_key)
     if virtual is not None:
         picked = expand.virtual(virtual, model, frozenset({model}))
         if not picked.targets:
             raise ModelNotFound(model)
     else:
-        picked = expand.provider(resolve(model, provider_hint, catalog))
+        picked = expand.provider(resolution)
     return _selection(picked, True if virtual is None else virtual.failover)
 
 
