@@ -54,7 +54,7 @@ def test_every_cell_measured_without_errors(smoke: Smoke) -> None:
                 expected.append((workload, concurrency, "gomodel", workers))
                 if workload == "chat":
                     expected.append((workload, concurrency, "hello", workers))
-    assert set(options["workloads"]) == {"chat", "stream", "translated", "responses"}
+    assert set(options["workloads"]) == {"chat", "failover", "stream", "translated", "responses"}
     for key in expected:
         assert key in cells, f"no measurement for {key}"
         wrk = cells[key]["wrk"]
@@ -86,6 +86,7 @@ def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
         routes = {check["workload"]: check["route"] for check in run["checks"]}
         assert routes["stream"] == "passthrough"
         assert routes["translated"].startswith("translate")
+        assert routes["failover"].endswith("target=openai/gpt-4o-mini; pick=failover")
     assert all(s > 0 for s in results["startup_s"]["gomodel"])
     assert all(s > 0 for s in results["startup_s"]["hello"])
     assert results["disconnect"]["samples"] > 0

@@ -13,6 +13,8 @@
  *   POST .../chat/completions       chat.json, or chat_stream.sse when the body says "stream":true
  *   POST .../messages               messages.json, or messages_stream.sse
  *   POST .../responses              responses.json, or responses_stream.sse
+ *   POST .../failing/...            503 with an OpenAI error body (a deployment that is down:
+ *                                   the failover workload's first target)
  *   anything else                   404 not_found.json
  *
  * A .sse file holds SSE events separated by blank lines; each event becomes one HTTP chunk of a
@@ -43,7 +45,8 @@ typedef struct {
 
 enum {
     R_OPENAI_MODELS, R_ANTHROPIC_MODELS, R_HEALTH, R_CHAT, R_CHAT_STREAM, R_MESSAGES,
-    R_MESSAGES_STREAM, R_RESPONSES, R_RESPONSES_STREAM, R_NOT_FOUND, R_BAD_REQUEST, R_COUNT
+    R_MESSAGES_STREAM, R_RESPONSES, R_RESPONSES_STREAM, R_NOT_FOUND, R_BAD_REQUEST, R_FAILING,
+    R_COUNT
 };
 
 static Buf responses[R_COUNT];
@@ -148,6 +151,9 @@ static void load(const char *dir) {
     responses[R_NOT_FOUND] = json_response(404, "Not Found", read_file(dir, "not_found.json"));
     static char bad[] = "{\"error\":{\"message\":\"bad request\",\"type\":\"invalid_request_error\"}}";
     responses[R_BAD_REQUEST] = json_response(400, "Bad Request", (Buf){bad, sizeof bad - 1});
+    static char down[] = "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}";
+    responses[R_FAILING] =
+        json_response(503, "Service Unavailable", (Buf){down, sizeof down - 1});
 }
 
 static int ends_with(const char *s, size_t len, const char *suffix) {
@@ -166,6 +172,7 @@ static int route(const char *method, size_t mlen, const char *path, size_t plen,
         return R_HEALTH;
     }
     if (mlen == 4 && memcmp(method, "POST", 4) == 0) {
+        if (memmem(path, plen, "/failing/", 9)) return R_FAILING;
         int stream = body && (memmem(body, blen, "\"stream\":true", 13) ||
                               memmem(body, blen, "\"stream\": true", 14));
         if (ends_with(path, plen, "/chat/completions")) return stream ? R_CHAT_STREAM : R_CHAT;

@@ -33,7 +33,7 @@ from tests.bench.startup import measure_startup
 from tests.bench.targets import workers_label
 from tests.bench.ttfb import measure_ttfb
 from tests.bench.verify import BenchError, check_workload
-from tests.bench.workloads import WORKLOADS, Workload
+from tests.bench.workloads import GATEWAY_ONLY, WORKLOADS, Workload
 from tests.bench.wrk import run_wrk
 
 __all__ = ["Plan", "run"]
@@ -216,10 +216,11 @@ def _all(results: Results, plan: Plan, mock_url: str) -> None:
             _server(results, plan, hello_server(w, plan.workdir), "hello", w, ["chat"], {})
     if plan.with_litellm:
         models = _litellm_models()
+        peer_workloads = [name for name in plan.workloads if name not in GATEWAY_ONLY]
         for w in plan.workers:
             server = litellm_server(mock_url, w, plan.workdir)
             try:
-                _server(results, plan, server, "litellm", w, plan.workloads, models)
+                _server(results, plan, server, "litellm", w, peer_workloads, models)
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 # The peer failing must not cost the gateway's figures: note it, go on.
                 say(f"  litellm {w}w failed: {exc}")

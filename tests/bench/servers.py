@@ -6,6 +6,7 @@ serves, and stopped (SIGTERM, then SIGKILL for anything left of its process tree
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -23,6 +24,7 @@ import httpx
 from gomodel.serve import GRACEFUL_TIMEOUT, KEEP_ALIVE_TIMEOUT
 from tests.bench.payloads import ANTHROPIC_MODEL, OPENAI_MODEL
 from tests.bench.procs import stop_process
+from tests.bench.workloads import FAILOVER_MODEL
 
 __all__ = [
     "LogSummary",
@@ -69,12 +71,27 @@ def free_port() -> int:
 
 
 def gateway_env(mock_url: str, workdir: Path) -> dict[str, str]:
-    """A deployment-like environment: usage recorded to SQLite, default log level."""
+    """A deployment-like environment: usage recorded to SQLite, default log level.
+
+    The failover workload's virtual model tries a vLLM deployment that is down (the mock's
+    ``/failing/`` answers 503) before OpenAI. Circuit breakers are off, so every one of its
+    requests pays the failed attempt and the failover (with them on, the down deployment
+    would be skipped after five failures)."""
+    failover = [
+        {
+            "source": FAILOVER_MODEL,
+            "strategy": "priority",
+            "targets": [f"vllm/{OPENAI_MODEL}", f"openai/{OPENAI_MODEL}"],
+        }
+    ]
     return {
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": f"{mock_url}/v1",
         "ANTHROPIC_API_KEY": "bench",
         "ANTHROPIC_BASE_URL": f"{mock_url}/anthropic/v1",
+        "VLLM_BASE_URL": f"{mock_url}/failing/v1",
+        "VIRTUAL_MODELS": json.dumps(failover),
+        "CIRCUIT_BREAKER_ENABLED": "false",
         "SQLITE_PATH": str(workdir / "usage.db"),
         "USAGE_SPILL_DIR": str(workdir),
     }

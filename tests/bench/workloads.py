@@ -1,4 +1,10 @@
-"""The four workloads: what is posted where, through a server and directly to the mock."""
+"""The workloads: what is posted where, through a server and directly to the mock.
+
+``failover`` is ``chat`` through a virtual model whose first target is a deployment that is
+down (the mock answers 503 at once on ``/failing/``): every request costs one failed attempt
+and one failover, reported beside plain chat. Only the gateway runs it (the direct figure is
+plain chat's provider call).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["WORKLOADS", "Workload", "workload_names"]
+__all__ = ["FAILOVER_MODEL", "GATEWAY_ONLY", "WORKLOADS", "Workload", "workload_names"]
 
 # About 150 characters, like a short chat turn.
 PROMPT = (
@@ -40,6 +46,7 @@ class Workload:
 
 
 _CHAT = {"model": "gpt-4o-mini", "messages": _MESSAGES}
+FAILOVER_MODEL = "bench-failover"  # servers.gateway_env: vllm (down), then openai
 _TRANSLATED = {
     "model": "claude-sonnet-4-5",
     "messages": _MESSAGES,
@@ -66,6 +73,16 @@ WORKLOADS: dict[str, Workload] = {
             _CHAT,
             stream=False,
             route="passthrough",
+        ),
+        Workload(
+            "failover",
+            FAILOVER_MODEL,
+            "/v1/chat/completions",
+            {**_CHAT, "model": FAILOVER_MODEL},
+            "/v1/chat/completions",
+            _CHAT,
+            stream=False,
+            route="rewrite; virtual_model; target=openai/gpt-4o-mini; pick=failover",
         ),
         Workload(
             "stream",
@@ -104,6 +121,10 @@ WORKLOADS: dict[str, Workload] = {
         ),
     )
 }
+
+
+# Workloads that need the gateway's own configuration (LiteLLM is not asked to run them).
+GATEWAY_ONLY = frozenset({"failover"})
 
 
 def workload_names(text: str) -> list[str]:
