@@ -240,3 +240,75 @@ async def test_embeddings_fail_over_only_to_the_same_model(
         assert call.server.status == 200
         [sent] = [r for r in upstreams["other"].requests if r.method == "POST"]
         assert sent.json["model"] == "text-embedding-3-small"  # not the -large target
+
+
+def _anthropic_sse(*events: tuple[str, dict[str, object]]) -> Reply:
+    return Reply.sse(
+        [f"event: {name}\ndata: ".encode() + orjson.dumps(doc) + b"\n\n" for name, doc in events],
+        done=False,
+    )
+
+
+async def test_translated_stream_fails_over_after_message_start(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Anthropic starts the message, then reports overload: the client never sees it; the
+    OpenAI target's stream is the answer (a translated target, then the fast path)."""
+    upstreams = cross()
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": [],
+            "usage": {"input_tokens": 5, "output_tokens": 0},
+        },
+    }
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    upstreams["anthropic"].script(
+        _anthropic_sse(("message_start", start), ("error", overloaded)), path="/messages"
+    )
+    async with open_pool(tmp_path, CROSS, upstreams) as pool:
+        body = {"model": "smart", "messages": HI, "max_tokens": 50, "stream": True}
+        call = await pool.finished(await pool.request(body))
+        assert call.server.status == 200
+        assert call.content() == "Mock response to: hi"
+        assert call.events()[-1] == b"[DONE]"
+        assert call.header(b"x-gomodel-attempts") == b"2"
+        assert [(r.provider, r.termination.value) for r in pool.records()] == [
+            ("anthropic", "upstream_error"),
+            ("openai", "completed"),
+        ]
+
+
+RESPONSES_POOL = """
+providers:
+  llama:
+    type: vllm
+    strategy: priority
+    deployments:
+      - {name: a, base_url: "http://a.test/v1"}
+      - {name: b, base_url: "http://b.test/v1"}
+"""
+
+
+async def test_translated_responses_stream_fails_over(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """/v1/responses on a chat-only provider: a cut after the first chunk of deployment a is
+    invisible; the Responses events come whole from b."""
+    upstreams = {
+        "llama.a": MockUpstream(models=("llama-3",)),
+        "llama.b": MockUpstream(models=("llama-3",)),
+    }
+    upstreams["llama.a"].fail(faults.cut_after(1))
+    async with open_pool(tmp_path, RESPONSES_POOL, upstreams) as pool:
+        body = {"model": "llama-3", "input": "hi", "stream": True}
+        call = await pool.finished(await pool.request(body, path="/v1/responses"))
+        assert call.server.status == 200
+        types = [orjson.loads(e)["type"] for e in call.events()]
+        assert types[0] == "response.created" and types.count("response.created") == 1
+        assert types[-1] == "response.completed"
+        assert call.header(b"x-gomodel-attempts") == b"2"
