@@ -285,6 +285,10 @@ class Config:
         "FAILOVER_RETRY_ON_STATUSES", "failover.retry_on_statuses", STATUSES,
         frozenset({429, 500, 502, 503, 504}), "upstream statuses that are retried or failed over",
     )
+    failover_hold_prelude: bool = setting(
+        "FAILOVER_HOLD_PRELUDE", "failover.hold_prelude", BOOL, True,
+        "hold a stream's role chunk until its first content while a retry is possible",
+    )
     # fmt: on
     # --- not settings: built by load_config from the other sections ---
     # prices: as written in the file: provider type -> model -> rate -> USD per million tokens

@@ -151,7 +151,13 @@ def _prepared(ctx: RequestContext, plan: Plan, step: Step, number: int, schedule
     _set_header(ctx.headers, _ROUTE_HEADER, route.header.encode())
     _set_header(ctx.headers, ATTEMPTS_HEADER, str(number).encode())
     stage, prelude = plan.stage, plan.prelude
-    if stage is not None and prelude is not None and schedule.has_more(trio.current_time()):
+    hold = ctx.runtime.config.failover_hold_prelude and prelude is not None
+    if (
+        stage is not None
+        and prelude is not None
+        and hold
+        and schedule.has_more(trio.current_time())
+    ):
         inner = stage
         name = plan.provider.name
         return attrs.evolve(plan, route=route, stage=lambda: HoldBack(inner(), prelude, name))

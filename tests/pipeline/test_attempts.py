@@ -227,6 +227,11 @@ async def test_role_chunk_waits_for_the_first_content_only_while_retrying_is_pos
         call = await pool.request({"model": "gpt-4o", "messages": HI, "stream": True})
         await pool.finished(call)
         assert call.answered_at == started  # nothing could replace the attempt: nothing held
+    async with open_pool(tmp_path, ONE, solo(), {"FAILOVER_HOLD_PRELUDE": "false"}) as pool:
+        started = trio.current_time()
+        call = await pool.request({"model": "gpt-4o", "messages": HI, "stream": True})
+        await pool.finished(call)
+        assert call.answered_at == started  # holding is switched off
 
 
 async def test_client_leaving_during_a_held_prelude_closes_the_upstream(
