@@ -16,7 +16,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from gomodel.errors import ModelNotFound
+from gomodel.errors import GatewayError, ModelNotFound
 from gomodel.ingress.semantics import Semantics
 from gomodel.ingress.user_path import normalize_user_path
 from gomodel.pipeline.attempts import run_attempts
@@ -72,9 +72,20 @@ async def plans(
     if same_model:
         selection = selection.same_model()
     targets = [_decided(ctx, semantics, resolution) for resolution in selection.targets]
-    return with_alternatives(
-        build(targets[0]), len(targets), lambda i: build(targets[i]), selection.failover
-    )
+    # The first target that can take the request (one that does not offer the operation,
+    # such as embeddings on Anthropic, is passed over); its error if none can.
+    first: Plan | None = None
+    problem: GatewayError | None = None
+    while targets and first is None:
+        try:
+            first = build(targets[0])
+        except GatewayError as error:
+            problem = problem or error
+            targets.pop(0)
+    if first is None:
+        assert problem is not None
+        raise problem
+    return with_alternatives(first, len(targets), lambda i: build(targets[i]), selection.failover)
 
 
 def with_alternatives(

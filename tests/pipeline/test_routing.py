@@ -312,3 +312,37 @@ async def test_translated_responses_stream_fails_over(
         assert types[0] == "response.created" and types.count("response.created") == 1
         assert types[-1] == "response.completed"
         assert call.header(b"x-gomodel-attempts") == b"2"
+
+
+async def test_a_target_without_the_operation_is_passed_over(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Embeddings through a virtual model whose first target (Anthropic) has none: the next
+    target serves them."""
+    yaml = """
+providers:
+  anthropic: {type: anthropic, api_key: ka, base_url: "http://anthropic.test/v1"}
+  openai: {type: openai, api_key: ko, base_url: "http://openai.test/v1"}
+virtual_models:
+  - source: embed
+    strategy: priority
+    targets: [anthropic/text-embedding-3-small, openai/text-embedding-3-small]
+"""
+    upstreams = {
+        "anthropic": MockUpstream(models=("text-embedding-3-small",), dialect="anthropic"),
+        "openai": MockUpstream(models=("text-embedding-3-small",)),
+    }
+    answer = {
+        "object": "list",
+        "data": [],
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    }
+    upstreams["openai"].script(Reply.json(answer), path="/embeddings")
+    async with open_pool(tmp_path, yaml, upstreams) as pool:
+        call = await pool.finished(
+            await pool.request({"model": "embed", "input": "hi"}, path="/v1/embeddings")
+        )
+        assert call.server.status == 200
+        assert call.header(b"x-gomodel-attempts") == b"1"
+        assert [r.provider for r in pool.records()] == ["openai"]
