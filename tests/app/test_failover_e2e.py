@@ -22,9 +22,10 @@ from gomodel.config import load_config
 from gomodel.providers.transport import UpstreamTransport
 from gomodel.serve import serve_gateway
 from gomodel.termination import Termination
-from gomodel.testing import Fault, MockUpstream, faults, serve_mock_upstream
+from gomodel.testing import Fault, MockUpstream, Reply, faults, serve_mock_upstream
 from gomodel.usage.record import MemoryUsageSink
 from tests.app.gateway import MASTER_KEY, Gateway
+from tests.conftest import FIXTURES
 
 HI = [{"role": "user", "content": "hi"}]
 ANSWER = "Mock response to: hi"
@@ -171,6 +172,8 @@ async def test_virtual_model_keeping_the_model_id_relays_byte_for_byte(
     the deployment gets the SDK's bytes and the client the deployment's, as on the fast
     path; the route header says so and names the deployment."""
     two = await start_two(nursery, tmp_path)
+    recorded = (FIXTURES / "openai" / "chat_completion.json").read_bytes()
+    two.a.script(Reply(body=(recorded,), chunked=False), path="/chat/completions")
     sent: list[bytes] = []
 
     def ask() -> httpx.Response:
@@ -190,7 +193,7 @@ async def test_virtual_model_keeping_the_model_id_relays_byte_for_byte(
     )
     [upstream] = [r for r in two.a.requests if r.method == "POST"]
     assert upstream.body == sent[0]
-    assert response.json()["choices"][0]["message"]["content"] == ANSWER
+    assert response.content == recorded
 
 
 async def test_status_route_needs_the_master_key(nursery: trio.Nursery, tmp_path: Path) -> None:

@@ -346,3 +346,39 @@ virtual_models:
         assert call.server.status == 200
         assert call.header(b"x-gomodel-attempts") == b"1"
         assert [r.provider for r in pool.records()] == ["openai"]
+
+
+async def test_virtual_fast_path_stream_is_byte_for_byte(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Held back or not, the client's stream is the provider's bytes, event for event."""
+    raw = (
+        b'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},'
+        b'"finish_reason":null}]}\n\n'
+        b": keep-alive\n\n"
+        b'data: {"id":"c",  "choices":[{"index":0,"delta":{"content":"caf\\u00e9"},'
+        b'"finish_reason":null}]}\r\n\r\n'
+        b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+        b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,'
+        b'"total_tokens":2}}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    upstreams = cross()
+    upstreams["openai"].script(
+        Reply(headers=(("content-type", "text/event-stream"),), body=(raw,)),
+        path="/chat/completions",
+    )
+    async with open_pool(tmp_path, CROSS, upstreams) as pool:
+        body = {
+            "model": "gpt-4o-mini",
+            "messages": HI,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        call = await pool.finished(await pool.request(body))
+        assert call.header(b"x-gomodel-route") == (
+            b"passthrough; target=openai/gpt-4o-mini; pick=alias"
+        )
+        assert call.server.body == raw
+        [record] = pool.records()
+        assert record.complete and record.usage is not None and record.usage.total_tokens == 2
