@@ -91,6 +91,8 @@ async def run_attempts(ctx: RequestContext, plan: Plan, attempt: Attempt) -> Out
             schedule.skip(step.index)
             continue
         made += 1
+        if made > 1:
+            ctx.attempt_started_at = trio.current_time()
         current = _prepared(ctx, current, step, made, schedule)
         if made > 1:
             log.info(

@@ -29,6 +29,9 @@ class RequestContext:
     principal: Principal = ANONYMOUS
     started: bool = False
     user_path: str = "/"
+    # When the current attempt began, for a retry or failover (None: the first attempt): the
+    # time before it (earlier attempts, backoff waits) is not this attempt's gateway overhead.
+    attempt_started_at: float | None = None
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

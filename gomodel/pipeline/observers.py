@@ -24,7 +24,9 @@ log = logging.getLogger("gomodel.requests")
 
 def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageRecord:
     received_at = ctx.snapshot.received_at
-    latency = trio.current_time() - received_at
+    now = trio.current_time()
+    latency = now - received_at
+    own = latency if ctx.attempt_started_at is None else now - ctx.attempt_started_at
     first_byte = outcome.first_byte_at
     return UsageRecord(
         request_id=ctx.snapshot.request_id,
@@ -43,7 +45,7 @@ def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageReco
         user_path=ctx.user_path,
         latency_ms=latency * 1000,
         ttfb_ms=None if first_byte is None else (first_byte - received_at) * 1000,
-        overhead_ms=max(latency - outcome.upstream_seconds, 0.0) * 1000,
+        overhead_ms=max(own - outcome.upstream_seconds, 0.0) * 1000,
         client=client_address(ctx.snapshot, ctx.runtime.config.trusted_proxy_hops),
     )
 

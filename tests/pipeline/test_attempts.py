@@ -272,3 +272,18 @@ async def test_failover_off_retries_the_chosen_deployment_only(
         assert pool.chat_requests("pool.a") == [0.0, 1.0]
         assert pool.chat_requests("pool.b") == []
         assert call.server.status == 200
+
+
+async def test_a_retry_row_does_not_count_the_wait_as_gateway_overhead(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Each attempt's row: latency from the request's arrival (what the client waited),
+    overhead without the earlier attempts and the backoff."""
+    mocks = solo()
+    mocks["solo"].fail(faults.status(503))
+    mocks["solo"].fail(faults.delay_head(2.0))
+    async with open_pool(tmp_path, ONE, mocks) as pool:
+        await pool.finished(await pool.request({"model": "gpt-4o", "messages": HI}))
+        first, second = pool.records()
+        assert (first.latency_ms, second.latency_ms) == (0.0, 3000.0)  # 1 s backoff, 2 s answer
+        assert (first.overhead_ms, second.overhead_ms) == (0.0, 0.0)
