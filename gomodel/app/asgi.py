@@ -36,6 +36,7 @@ from gomodel.ingress.snapshot import (
     ensure_request_id,
     header,
 )
+from gomodel.keys.cache import AuthKeyCache
 from gomodel.pipeline.context import RequestContext
 from gomodel.providers.client import TransportFactory
 from gomodel.relay.watch import ClientGone, Receive, Send
@@ -58,10 +59,12 @@ class GatewayApp:
         *,
         transport_factory: TransportFactory | None = None,
         usage: UsageSink | None = None,
+        auth_keys: AuthKeyCache | None = None,
     ) -> None:
         self._config = config
         self._transport_factory = transport_factory
         self._usage = usage
+        self._auth_keys = auth_keys
         self.runtime: Runtime | None = None
 
     @asynccontextmanager
@@ -73,7 +76,10 @@ class GatewayApp:
         config = self._config if isinstance(self._config, Config) else self._config()
         _log_startup(config)
         async with open_runtime(
-            config, transport_factory=self._transport_factory, usage=self._usage
+            config,
+            transport_factory=self._transport_factory,
+            usage=self._usage,
+            auth_keys=self._auth_keys,
         ) as runtime:
             self.runtime = runtime
             try:
@@ -132,7 +138,9 @@ class GatewayApp:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
             principal = None
             if path not in PUBLIC:
-                principal = await runtime.stages.authenticator.authenticate(received)
+                principal = await runtime.stages.authenticator.authenticate(
+                    received, admin=path.startswith("/admin/")
+                )
             body = b""
             if method in _METHODS_WITH_BODY:
                 body = await _read_body(received, receive, runtime)

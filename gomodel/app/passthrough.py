@@ -14,13 +14,13 @@ status and headers. Upstream errors (>= 400) become the OpenAI error envelope.
 
 from __future__ import annotations
 
-from gomodel.errors import InvalidRequest
+from gomodel.errors import InvalidRequest, PermissionDenied
 from gomodel.ingress.paths import passthrough_path, upstream_query
 from gomodel.ingress.semantics import parse_passthrough
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
 from gomodel.pipeline.plan import Plan
-from gomodel.pipeline.run import identify, serve
+from gomodel.pipeline.run import authorize, identify, serve
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
 from gomodel.providers.passthrough_headers import request_headers_for, response_headers_for
@@ -64,6 +64,16 @@ async def passthrough(ctx: RequestContext) -> None:
     identify(ctx)
     semantics = parse_passthrough(ctx.snapshot.body)
     resolution = Resolution(provider.name, semantics.model, semantics.model, qualified=False)
+    key = ctx.principal.key
+    if key is not None and key.allowed_models is not None:
+        if not semantics.model:
+            raise PermissionDenied(
+                "this API key may use listed models only; a passthrough call must name its "
+                "model in the body",
+                param="model",
+                code="model_not_allowed",
+            )
+        authorize(ctx, resolution, provider)
     route = decide(semantics, resolution, provider.spec, runtime.policy)
     operation = f"{provider.spec.type}:{endpoint}"
     url = f"{provider.config.base_url}/{endpoint}{upstream_query(ctx.snapshot.query)}"

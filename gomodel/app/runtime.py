@@ -18,8 +18,9 @@ import trio
 
 from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
+from gomodel.keys.cache import AuthKeyCache
 from gomodel.pipeline.observers import RequestLog, UsageObserver
-from gomodel.pipeline.stages import MasterKey, Stages
+from gomodel.pipeline.stages import Credentials, Stages
 from gomodel.providers.client import Provider, TransportFactory, make_provider
 from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
@@ -27,6 +28,7 @@ from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
 from gomodel.storage import make_store
 from gomodel.storage.base import UsageStore
+from gomodel.storage.keys import open_auth_key_store
 from gomodel.storage.recorder import UsageRecorder
 from gomodel.usage.record import LogUsageSink, UsageSink
 
@@ -48,6 +50,7 @@ class Runtime:
     deadlines: Deadlines
     policy: Policy
     stages: Stages
+    auth_keys: AuthKeyCache | None = None  # managed keys, in the usage database
     store: UsageStore | None = None  # where usage rows are kept (None: usage disabled/replaced)
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
@@ -121,11 +124,14 @@ async def open_runtime(
     *,
     transport_factory: TransportFactory | None = None,
     usage: UsageSink | None = None,
+    auth_keys: AuthKeyCache | None = None,
 ) -> AsyncIterator[Runtime]:
     """Build clients, start the background tasks, and tear both down on exit.
 
     ``usage`` replaces the usage recorder (tests pass a :class:`MemoryUsageSink`); without it
-    usage rows go to the configured storage, unless USAGE_ENABLED is false.
+    usage rows go to the configured storage, unless USAGE_ENABLED is false. Managed keys live
+    in the same database (``STORAGE_TYPE``), whether usage is recorded or not; ``auth_keys``
+    replaces their cache (tests pass one over an in-memory store).
     """
     store: UsageStore | None = None
     recorder: UsageRecorder | None = None
@@ -145,6 +151,15 @@ async def open_runtime(
     providers = {p.name: make_provider(p, config, transport_factory) for p in config.providers}
     seeded = {p.name: tuple(ModelInfo(m) for m in p.models) for p in config.providers if p.models}
     sink = usage or recorder or LogUsageSink()
+    storage = config.storage_type == "sqlite" or config.postgres_url
+    if auth_keys is None and config.auth_keys_enabled and storage:
+        auth_keys = AuthKeyCache(
+            open_auth_key_store(
+                config.storage_type,
+                sqlite_path=config.sqlite_path,
+                postgres_url=config.postgres_url or "",
+            )
+        )
     runtime = Runtime(
         config=config,
         providers=providers,
@@ -158,9 +173,12 @@ async def open_runtime(
         deadlines=Deadlines.from_config(config),
         policy=Policy(config.usage_enabled, config.enforce_returning_usage_data),
         stages=Stages(
-            authenticator=MasterKey(config.master_key.encode() if config.master_key else None),
+            authenticator=Credentials(
+                config.master_key.encode() if config.master_key else None, auth_keys
+            ),
             observers=(UsageObserver(sink), RequestLog()),
         ),
+        auth_keys=auth_keys,
     )
     try:
         async with trio.open_nursery() as nursery:
@@ -169,6 +187,8 @@ async def open_runtime(
                 if config.usage_retention_days:
                     nursery.start_soon(runtime.serve_retention)
             await nursery.start(runtime.serve_model_refresh)
+            if auth_keys is not None:
+                await nursery.start(auth_keys.serve)
             yield runtime
             nursery.cancel_scope.cancel()  # the recorder writes (or spills) what it holds
     finally:
@@ -177,3 +197,5 @@ async def open_runtime(
                 await provider.aclose()
             if store is not None:
                 await trio.to_thread.run_sync(store.close)
+            if auth_keys is not None:
+                await trio.to_thread.run_sync(auth_keys.store.close)

@@ -194,6 +194,10 @@ class Config:
         "ALLOW_PASSTHROUGH_V1_ALIAS", "passthrough.allow_v1_alias", BOOL, True,
         "/p/openai/v1/... means /p/openai/...",
     )
+    auth_keys_enabled: bool = setting(
+        "AUTH_KEYS_ENABLED", "auth_keys.enabled", BOOL, True,
+        "managed API keys, kept in the usage database (STORAGE_TYPE)",
+    )
     storage_type: str = setting(
         "STORAGE_TYPE", "storage.type",
         choice("sqlite", "postgresql", aliases={"postgres": "postgresql"}), "sqlite",

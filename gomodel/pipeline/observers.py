@@ -41,6 +41,7 @@ def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageReco
         termination=outcome.termination,
         provider_id=outcome.provider_id,
         user_path=ctx.user_path,
+        key_id=ctx.principal.key_id,
         latency_ms=latency * 1000,
         ttfb_ms=None if first_byte is None else (first_byte - received_at) * 1000,
         overhead_ms=max(latency - outcome.upstream_seconds, 0.0) * 1000,

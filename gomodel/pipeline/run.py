@@ -15,6 +15,7 @@ import trio
 from gomodel.errors import ModelNotFound
 from gomodel.ingress.semantics import Semantics
 from gomodel.ingress.user_path import normalize_user_path
+from gomodel.keys.models import check_model
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
 from gomodel.pipeline.plan import Plan, Target
@@ -26,7 +27,15 @@ from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution, resolve
 from gomodel.termination import Termination
 
-__all__ = ["INITIAL_LOAD_WAIT", "identify", "resolve_target", "send_answer", "serve", "target"]
+__all__ = [
+    "INITIAL_LOAD_WAIT",
+    "authorize",
+    "identify",
+    "resolve_target",
+    "send_answer",
+    "serve",
+    "target",
+]
 
 # A request for an unknown model waits this long for the first model-list load to finish.
 INITIAL_LOAD_WAIT = 10.0
@@ -45,8 +54,22 @@ async def target(ctx: RequestContext, semantics: Semantics) -> Target:
     """The request resolved (provider and upstream model, once the caller is known) and its
     route decided."""
     resolution, provider = await resolve_target(ctx, semantics)
+    authorize(ctx, resolution, provider)
     route = decide(semantics, resolution, provider.spec, ctx.runtime.policy)
     return Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
+
+
+def authorize(ctx: RequestContext, resolution: Resolution, provider: Provider) -> None:
+    """A managed key with a model allow-list may use the resolved target only (403)."""
+    key = ctx.principal.key
+    if key is not None and key.allowed_models is not None:
+        check_model(
+            key,
+            provider=provider.name,
+            provider_type=provider.spec.type,
+            model=resolution.model,
+            requested=resolution.requested,
+        )
 
 
 async def resolve_target(ctx: RequestContext, semantics: Semantics) -> tuple[Resolution, Provider]:

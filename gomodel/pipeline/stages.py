@@ -2,7 +2,7 @@
 surface (docs/architecture.md, "The pipeline"):
 
 * :class:`Authenticator`: the credential -> a :class:`~gomodel.ingress.auth.Principal`
-  (today: the master key, or nobody when none is set);
+  (:class:`Credentials`: the master key, or a managed key, or nobody when neither exists);
 * :class:`Admission`: may refuse a plan or hand back a changed one before it goes upstream
   (rate limits, budget reservations; today: everything is admitted as it is);
 * :class:`AnswerCache`: may answer a plan without an upstream call (today: never);
@@ -20,8 +20,17 @@ from typing import Protocol
 
 import attrs
 
-from gomodel.ingress.auth import ANONYMOUS, MASTER, Principal, check_bearer
-from gomodel.ingress.snapshot import Headers, header
+from gomodel.errors import AuthenticationFailed
+from gomodel.ingress.auth import (
+    ANONYMOUS,
+    MASTER,
+    AuthMethod,
+    Principal,
+    is_master,
+    presented_token,
+)
+from gomodel.ingress.snapshot import Headers
+from gomodel.keys.cache import AuthKeyCache
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
 from gomodel.pipeline.plan import Plan
@@ -31,7 +40,7 @@ __all__ = [
     "AdmitAll",
     "AnswerCache",
     "Authenticator",
-    "MasterKey",
+    "Credentials",
     "NoCache",
     "OutcomeObserver",
     "Stages",
@@ -39,9 +48,10 @@ __all__ = [
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, headers: Headers) -> Principal:
+    async def authenticate(self, headers: Headers, *, admin: bool) -> Principal:
         """The caller, from the request's headers (before its body is read), or an
-        :class:`~gomodel.errors.AuthenticationFailed`."""
+        :class:`~gomodel.errors.AuthenticationFailed`. ``admin``: the request is for
+        ``/admin/*``, which only the master key reaches."""
 
 
 class Admission(Protocol):
@@ -60,16 +70,35 @@ class OutcomeObserver(Protocol):
 
 
 @attrs.frozen
-class MasterKey:
-    """``Authorization: Bearer <GOMODEL_MASTER_KEY>``; with no key set, everyone is let in."""
+class Credentials:
+    """``Authorization: Bearer <token>`` or ``x-api-key: <token>``: the master key, or a
+    managed key (model routes only).
 
-    key: bytes | None
+    Authentication is on when a master key is set or managed keys exist (SPEC §9); with
+    neither, everyone is let in (the gateway binds loopback by default then). ``/admin/*``
+    takes the master key alone; with none set it is open, so the first managed keys can be
+    made (GOModel's bootstrap)."""
 
-    async def authenticate(self, headers: Headers) -> Principal:
-        if self.key is None:
-            return ANONYMOUS
-        check_bearer(header(headers, b"authorization"), self.key)
-        return MASTER
+    master_key: bytes | None
+    keys: AuthKeyCache | None = None
+
+    async def authenticate(self, headers: Headers, *, admin: bool) -> Principal:
+        token = presented_token(headers)
+        if is_master(token, self.master_key):
+            return MASTER
+        managed = not admin and self.keys is not None and self.keys.has_keys
+        if self.master_key is None and not managed:
+            return ANONYMOUS  # clients always send some key: with none to check, it is ignored
+        if token is None:
+            if self.master_key is None and self.keys is not None and not self.keys.loaded:
+                # Keys may exist but cannot be read: neither let everyone in nor say the
+                # client forgot a key it may not need.
+                raise self.keys.unavailable()
+            raise AuthenticationFailed("missing authorization header")
+        if not managed:
+            raise AuthenticationFailed("invalid master key")
+        assert self.keys is not None
+        return Principal(AuthMethod.MANAGED_KEY, await self.keys.authenticate(token))
 
 
 class AdmitAll:

@@ -83,6 +83,7 @@ COLUMNS = (
     "overhead_ms",
     "raw_usage",
     "client",
+    "key_id",
 )
 
 
@@ -183,6 +184,14 @@ MIGRATIONS = (
         ),
     ),
     Migration(2, "client address", ("ALTER TABLE usage ADD COLUMN client TEXT",)),
+    Migration(
+        3,
+        "managed key",
+        (
+            "ALTER TABLE usage ADD COLUMN key_id TEXT",
+            "CREATE INDEX usage_key_id_idx ON usage (key_id, timestamp)",
+        ),
+    ),
 )
 
 

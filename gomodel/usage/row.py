@@ -69,6 +69,7 @@ class UsageRow:
     provider_id: str | None = None
     raw_usage: Mapping[str, Any] = attrs.field(factory=dict)
     client: str | None = None  # the client's address (X-Forwarded-For past trusted proxies)
+    key_id: str | None = None  # the managed key the request presented
 
 
 def _text(value: str) -> str:
@@ -147,6 +148,7 @@ def row_from_record(
         provider_id=None if record.provider_id is None else _text(record.provider_id),
         raw_usage=_plain_json(counts.raw),
         client=None if record.client is None else _text(record.client),
+        key_id=record.key_id,
     )
 
 

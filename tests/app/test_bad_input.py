@@ -94,7 +94,13 @@ async def test_body_over_limit_is_413(gw: Gateway) -> None:
 async def test_slow_body_is_408(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     """A body that trickles in past BODY_READ_TIMEOUT is answered 408 at that instant."""
     config = load_config(
-        {"OPENAI_API_KEY": "k", "OPENAI_MODELS": "gpt-4o", "BODY_READ_TIMEOUT": "10"}, cwd=tmp_path
+        {
+            "OPENAI_API_KEY": "k",
+            "OPENAI_MODELS": "gpt-4o",
+            "BODY_READ_TIMEOUT": "10",
+            "AUTH_KEYS_ENABLED": "false",  # no storage thread in virtual time
+        },
+        cwd=tmp_path,
     )
     mock = MockUpstream()
     sent: list[tuple[float, dict[str, Any]]] = []

@@ -141,7 +141,10 @@ async def open_harness(
     if models_reply is not None:
         mock.script(models_reply, path="/models")
     usage = MemoryUsageSink()
-    config = load_config({**provider_env, **(env or {})}, cwd=tmp_path)
+    # Managed keys poll storage from a worker thread; in virtual time there is nothing to poll.
+    config = load_config(
+        {**provider_env, "AUTH_KEYS_ENABLED": "false", **(env or {})}, cwd=tmp_path
+    )
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
             config,
