@@ -43,7 +43,7 @@ Parameters:
 * ``temperature`` and ``top_p`` (0..1, as Anthropic checks them) copied.
 * ``top_k`` (an integer >= 0) dropped: chat has no such field (OpenAI rejects it as unknown);
   ``temperature``/``top_p`` still steer sampling.
-* ``stop_sequences`` -> ``stop``.
+* ``stop_sequences`` -> ``stop`` (OpenAI takes at most 4; its 400 for more reaches the client).
 * ``tools``: custom tools ``{name, description?, input_schema, strict?}`` -> ``{type:
   "function", function: {name, description, parameters, strict}}``; other members
   (``cache_control``, ``input_examples``, ``defer_loading``, ...) dropped. A tool with a

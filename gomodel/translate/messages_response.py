@@ -11,11 +11,12 @@
   signature marks it unsigned, and Anthropic would reject the block if it were sent back
   there, while the Messages -> chat translation drops it), the text (``content``, then
   ``refusal``) as one ``text`` block, then one ``tool_use`` block ``{id, name, input}`` per
-  tool call, ``input`` the parsed ``arguments`` (``""`` -> ``{}``). Arguments that are not a
-  JSON object: when the answer stopped at its length limit the call was cut off mid-way and
-  is left out (``stop_reason: "max_tokens"`` says why); otherwise the provider broke its
-  contract and :class:`~gomodel.errors.UpstreamError` (502) is raised. Empty text is left out,
-  so an empty answer has ``content: []``.
+  tool call: ``id`` the call's (a call without one gets ``toolu_<message id suffix>_<n>``, n
+  counting calls from 0), ``input`` the parsed ``arguments`` (``""`` -> ``{}``). Arguments
+  that are not a JSON object: when the answer stopped at its length limit the call was cut
+  off mid-way and is left out (``stop_reason: "max_tokens"`` says why); otherwise the
+  provider broke its contract and :class:`~gomodel.errors.UpstreamError` (502) is raised.
+  Empty text is left out, so an empty answer has ``content: []``.
 * ``stop_reason`` by :data:`STOP_REASONS`: ``stop`` -> ``end_turn``, ``length`` ->
   ``max_tokens``, ``tool_calls`` (and the legacy ``function_call``) -> ``tool_use``,
   ``content_filter`` -> ``refusal``; missing or unknown -> ``end_turn``. Chat does not say
