@@ -27,6 +27,9 @@ PURE = [
     "usage/row.py",
     "storage/queries.py",
     "app/auth.py",
+    "redis/resp.py",
+    "redis/script.py",
+    "redis/settings.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 
