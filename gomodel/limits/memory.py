@@ -19,12 +19,22 @@ from gomodel.limits.model import (
     Admission,
     CounterState,
     Demand,
+    Hold,
     Limit,
     Reservation,
     Settled,
     Settlement,
 )
-from gomodel.limits.plan import Ask, admission, decide, gc_ttl_ms, holds, plan, settle_amount
+from gomodel.limits.plan import (
+    Ask,
+    admission,
+    closes_at_ms,
+    decide,
+    gc_ttl_ms,
+    holds,
+    plan,
+    settle_amount,
+)
 from gomodel.limits.store import Seeder, new_reservation_id
 from gomodel.limits.windows import from_ms, to_ms
 
@@ -117,9 +127,9 @@ class MemoryLimits:
         now_ms = to_ms(now)
         outcomes = []
         for hold in reservation.holds:
-            counter = self._counters.get(hold.counter)
+            counter = self._open(hold, now_ms)
             outcome = Settled.GONE
-            if counter is not None and counter.gc_at > now_ms:
+            if counter is not None:
                 counter.sweep(now_ms, self._grace_ms)
                 rid = reservation.id
                 actual = settle_amount(hold, tokens=tokens, cost=cost)
@@ -141,8 +151,8 @@ class MemoryLimits:
         lease_end = now_ms + (self._lease_ms if lease is None else round(lease * 1000))
         extended = False
         for hold in reservation.holds:
-            counter = self._counters.get(hold.counter)
-            if counter is None or counter.gc_at <= now_ms:
+            counter = self._open(hold, now_ms)
+            if counter is None:
                 continue
             counter.sweep(now_ms, self._grace_ms)
             held = counter.holds.get(reservation.id)
@@ -168,6 +178,13 @@ class MemoryLimits:
             used, held = (counter.used, counter.held) if counter is not None else (0, 0)
             states.append(CounterState(ask.limit, used, held, ask.window_start, ask.window_end))
         return tuple(states)
+
+    def _open(self, hold: Hold, now_ms: int) -> _Counter | None:
+        """The counter of ``hold`` if it still takes settles and extends."""
+        closes = closes_at_ms(hold.window_end, self._grace_ms)
+        if closes and now_ms >= closes:
+            return None
+        return self._live(hold.counter, now_ms)
 
     def _live(self, name: str, now_ms: int) -> _Counter | None:
         counter = self._counters.get(name)

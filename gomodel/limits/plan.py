@@ -35,6 +35,7 @@ __all__ = [
     "Ask",
     "Decision",
     "admission",
+    "closes_at_ms",
     "decide",
     "gc_ttl_ms",
     "holds",
@@ -180,6 +181,12 @@ def settle_amount(hold: Hold, *, tokens: int, cost: int) -> int:
     if metric is Metric.COST:
         return cost
     return 0
+
+
+def closes_at_ms(window_end: datetime | None, grace_ms: int) -> int:
+    """Until when (ms) a counter takes settles and extends: its window's end plus ``grace``; 0
+    (never closes) for a CONCURRENT counter, whose holds and ids expire on their own."""
+    return 0 if window_end is None else to_ms(window_end) + grace_ms
 
 
 def gc_ttl_ms(window_end: datetime | None, now_ms: int, lease_end_ms: int, grace_ms: int) -> int:

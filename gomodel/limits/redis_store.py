@@ -31,6 +31,7 @@ from gomodel.limits.plan import (
     Ask,
     Decision,
     admission,
+    closes_at_ms,
     decide,
     gc_ttl_ms,
     holds,
@@ -111,8 +112,12 @@ class RedisLimits:
         if not reservation.holds:
             return Settlement(())
         keys = self._keys(h.counter for h in reservation.holds)
-        actual = [settle_amount(h, tokens=tokens, cost=cost) for h in reservation.holds]
-        args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms, *actual]
+        args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms]
+        for hold in reservation.holds:
+            args += (
+                settle_amount(hold, tokens=tokens, cost=cost),
+                closes_at_ms(hold.window_end, self._grace_ms),
+            )
         codes = _ints(await self._client.evalsha(SETTLE, keys, args), len(reservation.holds))
         return Settlement(
             tuple((h.limit, _OUTCOMES[c]) for h, c in zip(reservation.holds, codes, strict=True))
@@ -127,9 +132,11 @@ class RedisLimits:
         lease_end = now_ms + (self._lease_ms if lease is None else round(lease * 1000))
         keys = self._keys(h.counter for h in reservation.holds)
         args: list[str | int] = [now_ms, reservation.id, lease_end, self._grace_ms]
-        args += (
-            gc_ttl_ms(h.window_end, now_ms, lease_end, self._grace_ms) for h in reservation.holds
-        )
+        for hold in reservation.holds:
+            args += (
+                gc_ttl_ms(hold.window_end, now_ms, lease_end, self._grace_ms),
+                closes_at_ms(hold.window_end, self._grace_ms),
+            )
         reply = await self._client.evalsha(EXTEND, keys, args)
         if not any(_ints(reply, len(reservation.holds))):
             return None
