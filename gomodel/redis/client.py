@@ -23,7 +23,9 @@ How it works:
   of waiting for a server that just failed. The first reply that arrives ends the backoff.
 * Connecting is lazy: the first call connects (AUTH and SELECT first), and so does the first call
   after the connection broke. A Redis that is down at startup costs nothing until it is used.
-* Error replies raise :class:`~gomodel.errors.RedisReplyError`. ``evalsha`` answers Redis's
+* Error replies raise :class:`~gomodel.errors.RedisReplyError`, except those that mean the server
+  cannot serve now (``LOADING``, ``BUSY``, ``READONLY``, ``OOM``, ...), which raise
+  :class:`~gomodel.errors.RedisUnavailable` like a timeout does. ``evalsha`` answers Redis's
   ``NOSCRIPT`` with ``SCRIPT LOAD`` and tries once more, within the same deadline.
 """
 
@@ -48,6 +50,12 @@ from gomodel.redis.settings import RedisSettings
 __all__ = ["RedisClient", "RedisStatistics", "open_redis"]
 
 _READ_SIZE = 65536
+# Error replies that say "not now" rather than "wrong command": the server is loading its data,
+# busy with a script, a read-only replica after a failover, out of memory, or has no primary.
+# They are RedisUnavailable, so the caller's down-Redis policy covers them.
+_UNAVAILABLE_CODES = frozenset(
+    {"LOADING", "BUSY", "READONLY", "OOM", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"}
+)
 _SOCKET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
 
 
@@ -270,6 +278,8 @@ class RedisClient:
         self._backoff = 0.0
         reply = call.reply
         if isinstance(reply, RedisReplyError):
+            if reply.code in _UNAVAILABLE_CODES:
+                raise RedisUnavailable(f"Redis at {self.address}: {reply.message}")
             raise reply
         return reply
 

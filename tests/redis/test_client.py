@@ -232,6 +232,26 @@ async def test_auth_and_select_precede_the_first_command() -> None:
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"-LOADING Redis is loading the dataset in memory\r\n",
+        b"-BUSY Redis is busy running a script\r\n",
+        b"-READONLY You can't write against a read only replica.\r\n",
+        b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+    ],
+)
+async def test_not_now_error_replies_are_unavailable(reply: bytes) -> None:
+    """Error replies that mean "cannot serve now" raise RedisUnavailable (the caller's Redis-down
+    policy applies), not RedisReplyError (a bug)."""
+    async with trio.open_nursery() as nursery:
+        fake = await serve_fake(nursery, lambda c: reply)
+        async with open_redis(fake_settings(fake.port)) as client:
+            with pytest.raises(RedisUnavailable, match=reply[1:8].decode()):
+                await client.evalsha(Script("s", "return 1"), [], [])
+        nursery.cancel_scope.cancel()
+
+
 async def test_garbage_or_hang_up_drops_the_connection(mock_clock: trio.testing.MockClock) -> None:
     """Bytes that are not RESP2, or a server hanging up, fail the waiting call at once (not at
     the timeout) and the next call connects afresh."""
