@@ -25,12 +25,13 @@ This module is pure: no trio, httpx or hypercorn.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias, cast
 
 from gomodel.errors import RedisProtocolError, RedisReplyError
 
 __all__ = [
     "Arg",
+    "Parser",
     "Reader",
     "Reply",
     "RespReader",
@@ -61,16 +62,20 @@ def encode_command(args: Sequence[Arg]) -> bytes:
     """One command as a RESP2 array of bulk strings. ``str`` is sent as UTF-8, ``int`` in
     decimal; anything else (``float`` included: Redis wants exact decimal text) is a TypeError."""
     parts = [b"*%d\r\n" % len(args)]
+    add = parts.append
     for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int) and not isinstance(arg, bool):
-            data = b"%d" % arg
+        kind = type(arg)  # exact types: a bool is not sent as 1, nor a str subclass guessed at
+        if kind is str:
+            data = cast(str, arg).encode()
+        elif kind is int:
+            data = b"%d" % cast(int, arg)
+        elif kind is bytes:
+            data = cast(bytes, arg)
         else:
-            raise TypeError(f"a Redis argument must be bytes, str or int, not {type(arg).__name__}")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+            raise TypeError(f"a Redis argument must be bytes, str or int, not {kind.__name__}")
+        add(b"$%d\r\n" % len(data))
+        add(data)
+        add(b"\r\n")
     return b"".join(parts)
 
 
@@ -159,9 +164,13 @@ def hiredis_available() -> bool:
     return True
 
 
-def make_reader(parser: Literal["hiredis", "python"]) -> Reader:
-    """A fresh reader of the named kind; both return the values in the module docstring."""
-    if parser == "python":
+Parser = Literal["auto", "hiredis", "python"]
+
+
+def make_reader(parser: Parser) -> Reader:
+    """A fresh reader of the named kind; both return the values in the module docstring.
+    ``auto`` is hiredis when it can be imported, else the pure-Python one."""
+    if parser == "python" or (parser == "auto" and not hiredis_available()):
         return RespReader()
     import hiredis
 

@@ -9,12 +9,12 @@ This module is pure: no trio, httpx or hypercorn.
 
 from __future__ import annotations
 
-from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
 from gomodel.errors import ConfigError
+from gomodel.redis.resp import Parser
 
 __all__ = ["DEFAULT_TIMEOUT", "RedisSettings"]
 
@@ -42,8 +42,9 @@ class RedisSettings:
     # each further failure up to backoff_max; the first reply that arrives resets it.
     backoff_min: float = attrs.field(default=0.05, validator=_positive)
     backoff_max: float = attrs.field(default=2.0, validator=_positive)
-    # "hiredis" (C, PyPI hiredis) or "python" (gomodel.redis.resp); see docs/decisions.md.
-    parser: Literal["hiredis", "python"] = "hiredis"
+    # "hiredis" (C, PyPI hiredis), "python" (gomodel.redis.resp) or "auto" (hiredis when it
+    # can be imported); docs/decisions.md has the measurements behind the default.
+    parser: Parser = "auto"
 
     @classmethod
     def from_url(
@@ -51,7 +52,7 @@ class RedisSettings:
         url: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        parser: Literal["hiredis", "python"] = "hiredis",
+        parser: Parser = "auto",
         setting: str = "REDIS_URL",
     ) -> RedisSettings:
         """Settings from a ``redis://`` or ``rediss://`` URL; a bad URL is a ConfigError naming

@@ -35,7 +35,9 @@ for i = 1, n do
   local b = 7 + (i - 1) * 6
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
   local limit, fixed, per = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  sweep(h, z, now, grace)
+  if ARGV[b + 4] == '1' then
+    sweep(h, z, now, grace) -- a counter that never holds (requests) has nothing to sweep
+  end
   local used, held = num(h, 'used'), num(h, 'held')
   found[#found + 1] = used
   found[#found + 1] = held
