@@ -97,11 +97,15 @@ class RedisLimits:
         asks = plan(limits, demand, now, seeded_costs=self._seed is not None)
         now_ms = to_ms(now)
         lease_end = now_ms + (self._lease_ms if lease is None else round(lease * 1000))
+        if not asks:  # nothing to check: no round trip
+            nothing = Decision(True, demand.max_output_tokens, ())
+            empty = Reservation(rid, (), from_ms(lease_end))
+            return admission(asks, [], nothing, demand, now, empty)
         reply = await self._run(asks, "reserve", now_ms, rid, lease_end, demand)
         admitted, output, states = _parse(reply, len(asks))
         refused = () if admitted else decide(asks, states, demand).refused
         decision = Decision(admitted, output, refused)
-        reservation = None
+        reservation: Reservation | None = None
         if admitted:
             reservation = Reservation(rid, holds(asks, output), from_ms(lease_end))
         return admission(asks, states, decision, demand, now, reservation)
@@ -145,6 +149,8 @@ class RedisLimits:
     async def read(self, limits: Sequence[Limit], *, now: datetime) -> tuple[CounterState, ...]:
         demand = Demand()
         asks = plan(limits, demand, now, seeded_costs=self._seed is not None)
+        if not asks:
+            return ()
         now_ms = to_ms(now)
         reply = await self._run(asks, "read", now_ms, "-", now_ms, demand)
         _, _, states = _parse(reply, len(asks))

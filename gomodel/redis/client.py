@@ -100,6 +100,10 @@ class _Connection:
     def submit(self, data: bytes) -> _Call:
         """Queue one command; its bytes leave in order with every other caller's."""
         call = _Call()
+        if self.broken is not None:  # its descriptor may be closed, even reused: never write
+            call.failure = self.broken
+            call.done.set()
+            return call
         self.waiting.append(call)
         if self.outbuf or self.writing or self.fd is None:
             self.outbuf += data

@@ -268,3 +268,14 @@ async def test_a_reservation_id_is_used_once(kind: str) -> None:
             await store.reserve([TPM], Demand(input_tokens=1), now=clock.now, reservation_id="r-1")
         with pytest.raises(ValueError):
             await store.reserve([TPM], Demand(), now=clock.now, reservation_id="x:no spaces")
+
+
+async def test_no_limits_admit_with_the_asked_cap(kind: str) -> None:
+    """A request that touches no limit is admitted as asked; settling it does nothing."""
+    clock = Clock()
+    async with replicas(kind) as (store,):
+        answer = await store.reserve([], Demand(max_output_tokens=99), now=clock.now)
+        assert answer.admitted and answer.output_tokens == 99 and answer.counters == ()
+        assert answer.reservation is not None
+        assert not (await store.settle(answer.reservation, now=clock.now, tokens=5)).applied
+        assert await store.read([], now=clock.now) == ()
