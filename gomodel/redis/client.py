@@ -265,6 +265,7 @@ class RedisClient:
         with trio.move_on_at(deadline) as scope:
             conn = self._conn
             if conn is None or conn.broken is not None:
+                conn = None
                 conn = await self._connect()
             call = conn.submit(data)
             self._calls += 1
@@ -312,11 +313,14 @@ class RedisClient:
             return conn
 
     def _note_failure(self, reason: str, *, connecting: bool = False) -> None:
+        """Start (or lengthen) the backoff; the many calls failing in one outage count once."""
         self._connect_failures += connecting
+        self._last_failure = reason
+        if trio.current_time() < self._retry_at:
+            return
         lo, hi = self.settings.backoff_min, self.settings.backoff_max
         self._backoff = min(hi, self._backoff * 2) if self._backoff else lo
         self._retry_at = trio.current_time() + self._backoff
-        self._last_failure = reason
 
     async def _run_connection(
         self, task_status: trio.TaskStatus[_Connection] = trio.TASK_STATUS_IGNORED

@@ -202,16 +202,30 @@ async def test_stalled_server_fails_every_call_at_the_timeout(
 
 
 async def test_silent_handshake_is_bounded_too(mock_clock: trio.testing.MockClock) -> None:
-    """A server that takes the connection but never answers AUTH fails the call at the timeout."""
+    """A server that takes the connection but never answers AUTH: 10 calls waiting for that
+    connection all fail at the timeout, and back off once for the outage (one backoff step,
+    not one doubling per call)."""
     mock_clock.autojump_threshold = IDLE
     async with trio.open_nursery() as nursery:
         fake = await serve_fake(nursery)
         async with open_redis(fake_settings(fake.port, password="pw")) as client:
             start = trio.current_time()
-            with pytest.raises(RedisUnavailable):
-                await client.execute("PING")
-            assert trio.current_time() == start + 0.5
+            failed_at: list[float] = []
+
+            async def one() -> None:
+                with pytest.raises(RedisUnavailable, match="no reply"):
+                    await client.execute("PING")
+                failed_at.append(trio.current_time())
+
+            async with trio.open_nursery() as calls:
+                for _ in range(10):
+                    calls.start_soon(one)
+            assert failed_at == [start + 0.5] * 10
             assert fake.commands == [[b"AUTH", b"pw"]]
+            await trio.sleep(0.05)  # backoff_min
+            with pytest.raises(RedisUnavailable, match="no reply"):
+                await client.execute("PING")  # a new attempt, not "next try in"
+            assert fake.connections == 2
         nursery.cancel_scope.cancel()
 
 
