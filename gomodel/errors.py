@@ -19,6 +19,14 @@ its OpenAI error ``type``; ``gomodel.app.render`` is the only place that turns o
 
 :class:`ConfigError` is separate: it is raised at startup, never rendered to a client.
 
+The shared-state edge (``gomodel.redis``) has its own two errors, which a caller catches and turns
+into a policy (fail open, or refuse) before anything reaches a client::
+
+    RedisError
+    ├── RedisUnavailable        cannot connect, no reply within the timeout, connection broken
+    │   └── RedisProtocolError  the server sent bytes that are not RESP2 (connection dropped)
+    └── RedisReplyError         Redis answered with an error reply (``code``: its first word)
+
 This module is pure: it imports no trio, httpx or hypercorn.
 """
 
@@ -40,6 +48,10 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RateLimited",
+    "RedisError",
+    "RedisProtocolError",
+    "RedisReplyError",
+    "RedisUnavailable",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -154,6 +166,32 @@ class ConfigError(Exception):
         super().__init__(f"{setting}: {problem}")
         self.setting = setting
         self.problem = problem
+
+
+class RedisError(Exception):
+    """A shared-state call failed; see :class:`RedisUnavailable` and :class:`RedisReplyError`."""
+
+
+class RedisUnavailable(RedisError):
+    """Redis could not be reached, did not answer within the call's timeout, or the connection
+    broke while the call waited. Whether the call took effect is unknown."""
+
+
+class RedisProtocolError(RedisUnavailable):
+    """The server sent bytes that are not RESP2; the connection cannot be trusted any more."""
+
+
+class RedisReplyError(RedisError):
+    """Redis answered the call with an error reply, such as ``NOSCRIPT No matching script``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        """The error's first word (``NOSCRIPT``, ``WRONGTYPE``, ``ERR``)."""
+        return self.message.split(" ", 1)[0]
 
 
 # Upstream error bodies are read up to this size; the rest is not worth a client's time.

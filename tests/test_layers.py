@@ -36,6 +36,15 @@ PURE = [
     "keys/record.py",
     "keys/models.py",
     "keys/admin_input.py",
+    "redis/resp.py",
+    "redis/script.py",
+    "redis/settings.py",
+    "limits/model.py",
+    "limits/windows.py",
+    "limits/plan.py",
+    "limits/headers.py",
+    "limits/store.py",
+    "limits/memory.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 
