@@ -36,6 +36,8 @@ PURE = [
     "keys/record.py",
     "keys/models.py",
     "keys/admin_input.py",
+    "observe/series.py",
+    "observe/access.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 

@@ -9,7 +9,7 @@ background tasks, so ``hypercorn --worker-class trio gomodel.asgi:app`` behaves 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ from gomodel.ingress.snapshot import (
     ensure_request_id,
     header,
 )
-from gomodel.pipeline.context import RequestContext
+from gomodel.pipeline.context import Handler, RequestContext
 from gomodel.providers.client import TransportFactory
 from gomodel.relay.watch import ClientGone, Receive, Send
 from gomodel.usage.record import UsageSink
@@ -113,7 +113,11 @@ class GatewayApp:
         ctx: RequestContext | None = None
         try:
             method, path = scope["method"], scope["path"]
-            methods = ROUTES.get(path)
+            methods: Mapping[str, Handler] | None = ROUTES.get(path)
+            # Routes the runtime adds (the metrics path) check their own credentials.
+            own = None if methods is not None or self.runtime is None else self.runtime.routes
+            if own and path in own:
+                methods = own[path]
             if methods is None:
                 methods = next(
                     ({method: h} for prefix, h in PREFIXES if path.startswith(prefix)), None
@@ -131,7 +135,7 @@ class GatewayApp:
             if runtime is None:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
             principal = None
-            if path not in PUBLIC:
+            if path not in PUBLIC and not (own and path in own):
                 principal = await runtime.stages.authenticator.authenticate(received)
             body = b""
             if method in _METHODS_WITH_BODY:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,10 @@ import trio
 
 from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
+from gomodel.observe.metrics import NO_METRICS, Metrics
+from gomodel.observe.sampler import Sampler
+from gomodel.observe.setup import open_observability
+from gomodel.pipeline.context import Handler
 from gomodel.pipeline.observers import RequestLog, UsageObserver
 from gomodel.pipeline.stages import MasterKey, Stages
 from gomodel.providers.client import Provider, TransportFactory, make_provider
@@ -52,6 +56,11 @@ class Runtime:
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
     responses: ResponseStore = attrs.field(factory=ResponseStore)  # who owns which response
+    # Observability (gomodel/observe/setup.py): the metrics registry, its sampler, and routes
+    # that answer outside the gateway's authentication (the metrics path).
+    metrics: Metrics = NO_METRICS
+    sampler: Sampler | None = None
+    routes: Mapping[str, Mapping[str, Handler]] = attrs.field(factory=dict)
 
     async def refresh_models(self) -> None:
         """Load every provider's model list, concurrently; failures keep the configured list."""
@@ -121,11 +130,13 @@ async def open_runtime(
     *,
     transport_factory: TransportFactory | None = None,
     usage: UsageSink | None = None,
+    span_processor: object = None,
 ) -> AsyncIterator[Runtime]:
     """Build clients, start the background tasks, and tear both down on exit.
 
     ``usage`` replaces the usage recorder (tests pass a :class:`MemoryUsageSink`); without it
-    usage rows go to the configured storage, unless USAGE_ENABLED is false.
+    usage rows go to the configured storage, unless USAGE_ENABLED is false. ``span_processor``
+    replaces the OTLP exporter of traces (tests pass one with an in-memory exporter).
     """
     store: UsageStore | None = None
     recorder: UsageRecorder | None = None
@@ -163,7 +174,11 @@ async def open_runtime(
         ),
     )
     try:
-        async with trio.open_nursery() as nursery:
+        # Observability (metrics, audit, traces) plugs into the stages first and stops last.
+        async with (
+            open_observability(runtime, span_processor=span_processor),
+            trio.open_nursery() as nursery,
+        ):
             if recorder is not None:
                 await nursery.start(recorder.serve)
                 if config.usage_retention_days:

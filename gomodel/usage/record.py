@@ -39,6 +39,7 @@ class UsageRecord:
     ttfb_ms: float | None = None  # request received -> first byte handed to the server
     overhead_ms: float | None = None  # latency minus the time spent waiting on the upstream
     client: str | None = None  # the client's address, past TRUSTED_PROXY_HOPS proxies
+    key_id: str | None = None  # the managed key that made the request, if one did
 
 
 class UsageSink(Protocol):
