@@ -38,6 +38,10 @@ PURE = [
     "keys/admin_input.py",
     "observe/series.py",
     "observe/access.py",
+    "audit/redact.py",
+    "audit/reassemble.py",
+    "audit/entry.py",
+    "audit/query.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 

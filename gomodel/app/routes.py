@@ -9,6 +9,7 @@ from gomodel.app.admin import (
     usage_summary,
     usage_user_paths,
 )
+from gomodel.app.admin_audit import AUDIT_ENTRY_PREFIXES, audit_entry, audit_log
 from gomodel.app.admin_keys import (
     AUTH_KEY_PREFIXES,
     auth_key_item,
@@ -40,6 +41,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/api/v1/usage/log": {"GET": usage_log},
     "/admin/api/v1/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
     "/admin/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
+    "/admin/api/v1/audit/log": {"GET": audit_log},
+    "/admin/audit/log": {"GET": audit_log},
 }
 
 # Path prefixes whose handler takes every method and the rest of the path.
@@ -48,6 +51,7 @@ PREFIXES: tuple[tuple[str, Handler], ...] = (
     (RESPONSES_PREFIX, response_lifecycle),  # {id}, {id}/cancel, {id}/input_items, input_tokens
     # {id}/deactivate (POST), {id}/allowed-models (PUT)
     *((prefix, auth_key_item) for prefix in AUTH_KEY_PREFIXES),
+    *((prefix, audit_entry) for prefix in AUDIT_ENTRY_PREFIXES),  # {request_id} (GET)
 )
 
 # Paths served without authentication.

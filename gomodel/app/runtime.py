@@ -30,6 +30,7 @@ from gomodel.relay.watch import Deadlines
 from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
 from gomodel.storage import make_store
+from gomodel.storage.audit import SQLAuditStore
 from gomodel.storage.base import UsageStore
 from gomodel.storage.recorder import UsageRecorder
 from gomodel.usage.record import LogUsageSink, UsageSink
@@ -61,6 +62,7 @@ class Runtime:
     metrics: Metrics = NO_METRICS
     sampler: Sampler | None = None
     routes: Mapping[str, Mapping[str, Handler]] = attrs.field(factory=dict)
+    audit: SQLAuditStore | None = None  # the audit log (LOGGING_ENABLED)
 
     async def refresh_models(self) -> None:
         """Load every provider's model list, concurrently; failures keep the configured list."""

@@ -8,18 +8,22 @@ stops after the usage recorder has flushed.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
+from gomodel.audit.observer import AuditWatcher
+from gomodel.audit.redact import Redactor
+from gomodel.audit.writer import AuditWriter
 from gomodel.observe import multiproc
 from gomodel.observe.metrics import Metrics
 from gomodel.observe.observer import MetricsObserver
 from gomodel.observe.sampler import Sampler
 from gomodel.pipeline.stages import OutcomeObserver, Watcher
+from gomodel.storage.audit import open_audit_store
 from gomodel.storage.recorder import UsageRecorder
 
 if TYPE_CHECKING:
@@ -39,6 +43,8 @@ async def open_observability(
     observers: list[OutcomeObserver] = []
     watchers: list[Watcher] = []
     async with AsyncExitStack() as stack:
+        # The audit store closes last: after the writer, in the nursery, wrote what it holds.
+        writer = _audit_writer(runtime, stack) if config.logging_enabled else None
         nursery = await stack.enter_async_context(trio.open_nursery())
         if config.metrics_enabled:
             directory = multiproc.worker_directory()
@@ -70,6 +76,18 @@ async def open_observability(
                     "loopback clients only",
                     config.metrics_endpoint,
                 )
+        if writer is not None:
+            await nursery.start(writer.serve)
+            audit = AuditWatcher(
+                writer,
+                bodies=config.logging_log_bodies,
+                headers=config.logging_log_headers,
+                cap=config.logging_max_body_bytes,
+            )
+            observers.append(audit)
+            watchers.append(audit)
+            if runtime.sampler is not None:
+                runtime.sampler.audit = writer.statistics
         stages = runtime.stages
         runtime.stages = attrs.evolve(
             stages,
@@ -78,3 +96,27 @@ async def open_observability(
         )
         yield
         nursery.cancel_scope.cancel()
+
+
+def _audit_writer(runtime: Runtime, stack: AsyncExitStack) -> AuditWriter:
+    config = runtime.config
+    store = open_audit_store(
+        config.storage_type, sqlite_path=config.sqlite_path, postgres_url=config.postgres_url or ""
+    )
+    stack.push_async_callback(_close, store.close)
+    runtime.audit = store
+    secrets = [p.api_key for p in config.providers if p.api_key]
+    secrets += [s for s in (config.master_key, config.metrics_token) if s]
+    return AuditWriter(
+        store,
+        Redactor(secrets),
+        config.logging_max_body_bytes,
+        buffer_size=config.logging_buffer_size,
+        flush_interval=config.logging_flush_interval,
+        retention_days=config.logging_retention_days,
+    )
+
+
+async def _close(close: Callable[[], None]) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+        await trio.to_thread.run_sync(close)
