@@ -58,10 +58,12 @@ class GatewayApp:
         *,
         transport_factory: TransportFactory | None = None,
         usage: UsageSink | None = None,
+        span_processor: object = None,
     ) -> None:
         self._config = config
         self._transport_factory = transport_factory
         self._usage = usage
+        self._span_processor = span_processor  # traces to a test's exporter (OTEL_ENABLED)
         self.runtime: Runtime | None = None
 
     @asynccontextmanager
@@ -73,7 +75,10 @@ class GatewayApp:
         config = self._config if isinstance(self._config, Config) else self._config()
         _log_startup(config)
         async with open_runtime(
-            config, transport_factory=self._transport_factory, usage=self._usage
+            config,
+            transport_factory=self._transport_factory,
+            usage=self._usage,
+            span_processor=self._span_processor,
         ) as runtime:
             self.runtime = runtime
             try:

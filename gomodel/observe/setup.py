@@ -18,6 +18,7 @@ import trio
 from gomodel.audit.observer import AuditWatcher
 from gomodel.audit.redact import Redactor
 from gomodel.audit.writer import AuditWriter
+from gomodel.errors import ConfigError
 from gomodel.observe import multiproc
 from gomodel.observe.metrics import Metrics
 from gomodel.observe.observer import MetricsObserver
@@ -28,6 +29,7 @@ from gomodel.storage.recorder import UsageRecorder
 
 if TYPE_CHECKING:
     from gomodel.app.runtime import Runtime
+    from gomodel.observe.tracing import Tracing
 
 __all__ = ["open_observability"]
 
@@ -88,6 +90,11 @@ async def open_observability(
             watchers.append(audit)
             if runtime.sampler is not None:
                 runtime.sampler.audit = writer.statistics
+        if config.otel_enabled:
+            tracing = _tracing(span_processor)
+            stack.push_async_callback(_close, tracing.provider.shutdown)
+            observers.append(tracing)
+            watchers.append(tracing)
         stages = runtime.stages
         runtime.stages = attrs.evolve(
             stages,
@@ -120,3 +127,13 @@ def _audit_writer(runtime: Runtime, stack: AsyncExitStack) -> AuditWriter:
 async def _close(close: Callable[[], None]) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(5.0):
         await trio.to_thread.run_sync(close)
+
+
+def _tracing(span_processor: object) -> Tracing:
+    try:
+        from gomodel.observe.tracing import Tracing, open_tracer_provider
+    except ImportError as exc:
+        raise ConfigError(
+            "OTEL_ENABLED", f"needs the OpenTelemetry SDK: pip install 'gomodel[otel]' ({exc})"
+        )
+    return Tracing(open_tracer_provider(span_processor))
