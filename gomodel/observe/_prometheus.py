@@ -17,7 +17,7 @@ from typing import Any
 from gomodel.observe.multiproc import ENV
 from gomodel.observe.series import Series
 
-__all__ = ["CONTENT_TYPE", "backend", "render"]
+__all__ = ["CONTENT_TYPE", "backend", "observe_many", "render"]
 
 log = logging.getLogger("gomodel.metrics")
 
@@ -63,3 +63,14 @@ def render(registry: Any, directory: Path | None) -> bytes:
     merged = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(merged, str(directory))  # type: ignore[no-untyped-call]
     return bytes(generate_latest(merged))
+
+
+def observe_many(child: Any, state: list[float]) -> None:
+    """Add many observations to a histogram child at once: ``state`` holds the count per
+    bucket (prometheus_client's buckets, +Inf last) and then their sum. Uses the child's value
+    objects (``_buckets``, ``_sum``), as its own ``observe`` does for one value."""
+    buckets, total = state[:-1], state[-1]
+    child._sum.inc(total)
+    for index, count in enumerate(buckets):
+        if count:
+            child._buckets[index].inc(count)

@@ -3,8 +3,10 @@
 ``Runtime.metrics`` is a :class:`Metrics`. With ``METRICS_ENABLED`` off it is
 :data:`NO_METRICS`, whose instruments do nothing (one attribute test per call), and
 prometheus_client is never imported. On, each instrument wraps a prometheus_client metric and
-keeps the labelled children it has made in a dict keyed by the label values, so a hot-path
-increment is one dict lookup and one ``inc`` (about 1.5 µs with multiprocess files).
+adds updates up in plain Python numbers, keyed by the label values; :meth:`Metrics.flush`
+(the sampler, every second and before every scrape; and at shutdown) hands them to
+prometheus_client. So a hot-path update is a dict lookup and an addition (well under a
+microsecond), not a lock and an mmap write (1.5 to 3 µs each with multiprocess files).
 
 Label values are given positionally, in the order the series declares them::
 
@@ -19,7 +21,9 @@ chosen by :mod:`gomodel.observe.multiproc`) and a scrape of any worker sums them
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -37,57 +41,119 @@ MAX_LABEL_VALUES = 500
 
 
 class _Instrument:
-    __slots__ = ("_children", "_metric", "series")
+    """Updates accumulate here, in plain Python numbers, and go to prometheus_client when
+    :meth:`flush` runs (the sampler, every second and before every scrape): a hot-path update
+    is a dict lookup and an addition, not a lock and an mmap write."""
+
+    __slots__ = ("_arity", "_children", "_metric", "series")
 
     def __init__(self, series: Series, metric: Any = None) -> None:
         self.series = series
         self._metric = metric
+        self._arity = len(series.labels)
         self._children: dict[tuple[str, ...], Any] = {}
 
     @property
     def enabled(self) -> bool:
         return self._metric is not None
 
+    def _check(self, labels: tuple[str, ...]) -> None:
+        if len(labels) != self._arity:
+            raise ValueError(f"{self.series.name} takes labels {self.series.labels}")
+
     def _child(self, values: tuple[str, ...]) -> Any:
         child = self._children.get(values)
         if child is None:
-            if len(values) != len(self.series.labels):
-                raise ValueError(f"{self.series.name} takes labels {self.series.labels}")
             child = self._metric.labels(*values) if values else self._metric
             self._children[values] = child
         return child
 
+    def flush(self) -> None:
+        raise NotImplementedError
+
 
 class Counter(_Instrument):
-    __slots__ = ()
+    __slots__ = ("_pending",)
+
+    def __init__(self, series: Series, metric: Any = None) -> None:
+        super().__init__(series, metric)
+        self._pending: dict[tuple[str, ...], float] = {}
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         if self._metric is not None and amount:
+            if len(labels) != self._arity:
+                self._check(labels)
+            pending = self._pending
+            pending[labels] = pending.get(labels, 0.0) + amount
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for labels, amount in pending.items():
             self._child(labels).inc(amount)
 
 
 class Gauge(_Instrument):
-    __slots__ = ()
+    __slots__ = ("_deltas", "_values")
+
+    def __init__(self, series: Series, metric: Any = None) -> None:
+        super().__init__(series, metric)
+        self._values: dict[tuple[str, ...], float] = {}
+        self._deltas: dict[tuple[str, ...], float] = {}
 
     def set(self, value: float, *labels: str) -> None:
         if self._metric is not None:
-            self._child(labels).set(value)
+            self._check(labels)
+            self._values[labels] = value
+            self._deltas.pop(labels, None)
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         if self._metric is not None:
-            self._child(labels).inc(amount)
+            if len(labels) != self._arity:
+                self._check(labels)
+            deltas = self._deltas
+            deltas[labels] = deltas.get(labels, 0.0) + amount
 
     def dec(self, *labels: str, amount: float = 1.0) -> None:
-        if self._metric is not None:
-            self._child(labels).dec(amount)
+        self.inc(*labels, amount=-amount)
+
+    def flush(self) -> None:
+        values, self._values = self._values, {}
+        deltas, self._deltas = self._deltas, {}
+        for labels, value in values.items():
+            self._child(labels).set(value)
+        for labels, delta in deltas.items():
+            if delta:
+                self._child(labels).inc(delta)
 
 
 class Histogram(_Instrument):
-    __slots__ = ()
+    __slots__ = ("_bounds", "_pending")
+
+    def __init__(self, series: Series, metric: Any = None) -> None:
+        super().__init__(series, metric)
+        self._bounds = (*series.buckets, math.inf)
+        # label values -> [count per bucket..., sum]
+        self._pending: dict[tuple[str, ...], list[float]] = {}
 
     def observe(self, value: float, *labels: str) -> None:
         if self._metric is not None:
-            self._child(labels).observe(value)
+            state = self._pending.get(labels)
+            if state is None:
+                self._check(labels)
+                state = self._pending[labels] = [0.0] * (len(self._bounds) + 1)
+            state[bisect.bisect_left(self._bounds, value)] += 1
+            state[-1] += value
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for labels, state in pending.items():
+            _prometheus_observe_many(self._child(labels), state)
+
+
+def _prometheus_observe_many(child: Any, state: list[float]) -> None:
+    from gomodel.observe import _prometheus
+
+    _prometheus.observe_many(child, state)
 
 
 class LabelGuard:
@@ -146,6 +212,15 @@ class Metrics:
     rate_limit_refusals: Counter
     budget_refusals: Counter
     model_label: LabelGuard = attrs.field(factory=LabelGuard)
+
+    def flush(self) -> None:
+        """Hand every update made since the last flush to prometheus_client (and so to this
+        worker's files)."""
+        if self.enabled:
+            for field in attrs.fields(Metrics):
+                instrument = getattr(self, field.name)
+                if isinstance(instrument, _Instrument):
+                    instrument.flush()
 
     @classmethod
     def disabled(cls) -> Metrics:

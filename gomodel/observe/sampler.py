@@ -1,6 +1,7 @@
-"""Copies the background components' ``statistics()`` into the metrics: upstream pools, the
-usage recorder, the audit writer. Every second (so every worker's files are at most a second
-old when another worker is scraped) and right before this worker renders a scrape.
+"""Copies the background components' ``statistics()`` into the metrics (upstream pools, the
+usage recorder, the audit writer) and flushes every update made since the last sample to
+prometheus_client. Every second (so every worker's files are at most a second old when
+another worker is scraped), right before this worker renders a scrape, and at shutdown.
 
 Gauges are set; the components' cumulative counts become counter increments of the difference
 since the last sample, so a worker that restarts keeps the totals going up.
@@ -78,6 +79,7 @@ class Sampler:
             for event in ("received", "written", "dropped"):
                 m.audit_entries.inc(event, amount=self._delta("audit", event, audit))
             m.audit_batches_written.inc(amount=self._delta("audit", "batches", audit))
+        m.flush()
 
     def _delta(self, source: str, field: str, stats: Any) -> int:
         value = int(getattr(stats, field))

@@ -54,6 +54,7 @@ async def open_observability(
                 multiproc.sweep(directory, starting=True)
                 stack.callback(multiproc.leave, directory)
             metrics = Metrics.create(directory)
+            stack.callback(metrics.flush)  # the last updates, before this worker's files close
             recorder = runtime.usage if isinstance(runtime.usage, UsageRecorder) else None
             # The recorder prices each row once and hands it over; without one the observer
             # prices the record itself (nobody else does).

@@ -66,9 +66,6 @@ MIGRATIONS = (
             "CREATE INDEX audit_log_timestamp_idx ON audit_log (timestamp)",
             "CREATE INDEX audit_log_request_id_idx ON audit_log (request_id)",
             "CREATE INDEX audit_log_key_id_idx ON audit_log (key_id)",
-            "CREATE INDEX audit_log_user_path_idx ON audit_log (user_path)",
-            "CREATE INDEX audit_log_model_idx ON audit_log (model)",
-            "CREATE INDEX audit_log_status_idx ON audit_log (status)",
         ),
     ),
 )
