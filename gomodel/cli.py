@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -126,6 +127,7 @@ async def _run_demo(config: Config) -> None:
 def _run_workers(config: Config, workers: int, config_path: str | None) -> int:
     from hypercorn.run import run
 
+    from gomodel.observe import multiproc
     from gomodel.serve import hypercorn_config
 
     if config_path:  # each worker process loads the configuration again from the environment
@@ -138,4 +140,14 @@ def _run_workers(config: Config, workers: int, config_path: str | None) -> int:
         graceful_timeout=config.shutdown_grace_period,
     )
     hconfig.application_path = "gomodel.asgi:app"
-    return run(hconfig)
+    if not config.metrics_enabled or os.environ.get(multiproc.ENV):
+        return run(hconfig)
+    # The workers write their metrics to one fresh private directory, removed on exit
+    # (gomodel/observe/multiproc.py).
+    directory = multiproc.for_workers()
+    os.environ[multiproc.ENV] = str(directory)
+    try:
+        return run(hconfig)
+    finally:
+        del os.environ[multiproc.ENV]
+        shutil.rmtree(directory, ignore_errors=True)

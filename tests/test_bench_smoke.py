@@ -54,6 +54,8 @@ def test_every_cell_measured_without_errors(smoke: Smoke) -> None:
                 expected.append((workload, concurrency, "gomodel", workers))
                 if workload == "chat":
                     expected.append((workload, concurrency, "hello", workers))
+                    expected.append((workload, concurrency, "gomodel-metrics", workers))
+                    expected.append((workload, concurrency, "gomodel-audit", workers))
     assert set(options["workloads"]) == {"chat", "stream", "translated", "responses"}
     for key in expected:
         assert key in cells, f"no measurement for {key}"
@@ -94,6 +96,9 @@ def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
 def test_markdown_report(smoke: Smoke) -> None:
     _, report = smoke
     assert "## Throughput" in report
+    assert "## Observability cost" in report
+    assert "chat with metrics on >= 0.95x plain chat" in report
+    assert "chat with the audit log on (bodies included) >= 0.85x plain chat" in report
     assert "## Time to first byte" in report
     assert "## Targets" in report
     assert "added TTFB over direct" in report and "RSS <=" in report and "startup <" in report

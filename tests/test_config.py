@@ -113,6 +113,17 @@ ENV_GOOD = [
     ("LOG_LEVEL", "error", "log_level", "error"),
     ("LOG_FORMAT", "json", "log_format", "json"),
     ("LOG_FORMAT", "Text", "log_format", "text"),
+    ("METRICS_ENABLED", "true", "metrics_enabled", True),
+    ("METRICS_ENDPOINT", "/internal/metrics", "metrics_endpoint", "/internal/metrics"),
+    ("METRICS_TOKEN", "scrape-0123456789", "metrics_token", "scrape-0123456789"),
+    ("LOGGING_ENABLED", "1", "logging_enabled", True),
+    ("LOGGING_LOG_BODIES", "yes", "logging_log_bodies", True),
+    ("LOGGING_LOG_HEADERS", "true", "logging_log_headers", True),
+    ("LOGGING_MAX_BODY_SIZE", "64K", "logging_max_body_bytes", 64 * KiB),
+    ("LOGGING_BUFFER_SIZE", "50", "logging_buffer_size", 50),
+    ("LOGGING_FLUSH_INTERVAL", "500ms", "logging_flush_interval", 0.5),
+    ("LOGGING_RETENTION_DAYS", "0", "logging_retention_days", 0),
+    ("OTEL_ENABLED", "true", "otel_enabled", True),
 ]
 
 ENV_BAD = [
@@ -186,6 +197,18 @@ ENV_BAD = [
     ("OPENROUTER_APP_NAME", "naïve", "printable ASCII"),
     ("LOG_LEVEL", "verbose", "expected one of debug, info, warning, error, got 'verbose'"),
     ("LOG_FORMAT", "xml", "expected one of text, json"),
+    ("METRICS_ENABLED", "maybe", "expected true/false"),
+    ("METRICS_ENDPOINT", "/v1/models", "a path the gateway already serves"),
+    ("METRICS_ENDPOINT", "metrics", "expected a path such as /metrics"),
+    ("METRICS_TOKEN", "${SCRAPE_TOKEN}", "SCRAPE_TOKEN, which is not set"),
+    ("LOGGING_ENABLED", "on", "expected true/false"),
+    ("LOGGING_LOG_BODIES", "2", "expected true/false"),
+    ("LOGGING_LOG_HEADERS", "maybe", "expected true/false"),
+    ("LOGGING_MAX_BODY_SIZE", "100G", "expected a size between"),
+    ("LOGGING_BUFFER_SIZE", "0", "an integer >= 1"),
+    ("LOGGING_FLUSH_INTERVAL", "-1", "duration"),
+    ("LOGGING_RETENTION_DAYS", "-3", "an integer >= 0"),
+    ("OTEL_ENABLED", "maybe", "expected true/false"),
     ("OPENAI_BASE_URL", "api.openai.com/v1", "absolute http(s) URL"),
     ("OPENAI_BASE_URL", "ftp://files.example.com", "absolute http(s) URL"),
     ("OPENAI_BASE_URL", "https://", "absolute http(s) URL"),
@@ -481,7 +504,7 @@ def test_yaml_unknown_keys_all_named_with_a_suggestion(tmp_path: Path) -> None:
     text = """
 server:
   prot: 1
-metrics:
+guardrails:
   enabled: true
 cache:
   model:
@@ -495,7 +518,7 @@ providers:
         load(tmp_path, yaml=text)
     assert str(caught.value) == (
         "server.prot: unknown key (did you mean server.port?); "
-        "also metrics: unknown key; "
+        "also guardrails: unknown key; "
         "cache.model.refresh_intervall: unknown key (did you mean cache.model.refresh_interval?); "
         "providers.eu.bse_url: unknown key (did you mean providers.eu.base_url?)"
     )

@@ -45,6 +45,12 @@ PURE = [
     "limits/headers.py",
     "limits/store.py",
     "limits/memory.py",
+    "observe/series.py",
+    "observe/access.py",
+    "audit/redact.py",
+    "audit/reassemble.py",
+    "audit/entry.py",
+    "audit/query.py",
 ]
 FORBIDDEN = {"trio", "httpx", "httpcore", "hypercorn", "h11"}
 

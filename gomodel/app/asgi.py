@@ -9,7 +9,7 @@ background tasks, so ``hypercorn --worker-class trio gomodel.asgi:app`` behaves 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,7 +37,7 @@ from gomodel.ingress.snapshot import (
     header,
 )
 from gomodel.keys.cache import AuthKeyCache
-from gomodel.pipeline.context import RequestContext
+from gomodel.pipeline.context import Handler, RequestContext
 from gomodel.providers.client import TransportFactory
 from gomodel.relay.watch import ClientGone, Receive, Send
 from gomodel.usage.record import UsageSink
@@ -60,11 +60,13 @@ class GatewayApp:
         transport_factory: TransportFactory | None = None,
         usage: UsageSink | None = None,
         auth_keys: AuthKeyCache | None = None,
+        span_processor: object = None,
     ) -> None:
         self._config = config
         self._transport_factory = transport_factory
         self._usage = usage
         self._auth_keys = auth_keys
+        self._span_processor = span_processor  # traces to a test's exporter (OTEL_ENABLED)
         self.runtime: Runtime | None = None
 
     @asynccontextmanager
@@ -80,6 +82,7 @@ class GatewayApp:
             transport_factory=self._transport_factory,
             usage=self._usage,
             auth_keys=self._auth_keys,
+            span_processor=self._span_processor,
         ) as runtime:
             self.runtime = runtime
             try:
@@ -119,7 +122,11 @@ class GatewayApp:
         ctx: RequestContext | None = None
         try:
             method, path = scope["method"], scope["path"]
-            methods = ROUTES.get(path)
+            methods: Mapping[str, Handler] | None = ROUTES.get(path)
+            # Routes the runtime adds (the metrics path) check their own credentials.
+            own = None if methods is not None or self.runtime is None else self.runtime.routes
+            if own and path in own:
+                methods = own[path]
             if methods is None:
                 methods = next(
                     ({method: h} for prefix, h in PREFIXES if path.startswith(prefix)), None
@@ -137,7 +144,7 @@ class GatewayApp:
             if runtime is None:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
             principal = None
-            if path not in PUBLIC:
+            if path not in PUBLIC and not (own and path in own):
                 principal = await runtime.stages.authenticator.authenticate(
                     received, admin=path.startswith("/admin/")
                 )

@@ -13,7 +13,7 @@ import orjson
 from gomodel.errors import GatewayError
 from gomodel.relay.watch import Send
 
-__all__ = ["send_empty", "send_error", "send_json", "send_raw_json"]
+__all__ = ["send_bytes", "send_empty", "send_error", "send_json", "send_raw_json"]
 
 _JSON = (b"content-type", b"application/json")
 
@@ -21,11 +21,26 @@ _JSON = (b"content-type", b"application/json")
 async def send_raw_json(
     send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
+    await send_bytes(send, status, body, _JSON[1], headers)
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """A whole body of any type (the metrics' text format)."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -9,6 +9,7 @@ from gomodel.app.admin import (
     usage_summary,
     usage_user_paths,
 )
+from gomodel.app.admin_audit import AUDIT_ENTRY_PREFIXES, audit_entry, audit_log
 from gomodel.app.admin_keys import (
     AUTH_KEY_PREFIXES,
     auth_key_item,
@@ -54,6 +55,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/budgets": {"GET": list_budgets},
     "/admin/api/v1/rate-limits": {"GET": list_rates},
     "/admin/rate-limits": {"GET": list_rates},
+    "/admin/api/v1/audit/log": {"GET": audit_log},
+    "/admin/audit/log": {"GET": audit_log},
 }
 
 # Path prefixes whose handler takes every method and the rest of the path.
@@ -64,6 +67,7 @@ PREFIXES: tuple[tuple[str, Handler], ...] = (
     *((prefix, auth_key_item) for prefix in AUTH_KEY_PREFIXES),
     *((prefix, budget_item) for prefix in BUDGET_PREFIXES),  # {scope}/{period} (PUT, DELETE)
     *((prefix, rate_item) for prefix in RATE_PREFIXES),  # {scope} (PUT, DELETE)
+    *((prefix, audit_entry) for prefix in AUDIT_ENTRY_PREFIXES),  # {request_id} (GET)
 )
 
 # Paths served without authentication.

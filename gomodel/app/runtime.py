@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,10 @@ from gomodel.app.control import Control, open_control
 from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
 from gomodel.keys.cache import AuthKeyCache
+from gomodel.observe.metrics import NO_METRICS, Metrics
+from gomodel.observe.sampler import Sampler
+from gomodel.observe.setup import open_observability
+from gomodel.pipeline.context import Handler
 from gomodel.pipeline.observers import RequestLog, UsageObserver
 from gomodel.pipeline.stages import Credentials, Stages
 from gomodel.providers.client import Provider, TransportFactory, make_provider
@@ -28,6 +32,7 @@ from gomodel.relay.watch import Deadlines
 from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
 from gomodel.storage import make_store
+from gomodel.storage.audit import SQLAuditStore
 from gomodel.storage.base import UsageStore
 from gomodel.storage.keys import open_auth_key_store
 from gomodel.storage.recorder import UsageRecorder
@@ -57,6 +62,12 @@ class Runtime:
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
     responses: ResponseStore = attrs.field(factory=ResponseStore)  # who owns which response
+    # Observability (gomodel/observe/setup.py): the metrics registry, its sampler, and routes
+    # that answer outside the gateway's authentication (the metrics path).
+    metrics: Metrics = NO_METRICS
+    sampler: Sampler | None = None
+    routes: Mapping[str, Mapping[str, Handler]] = attrs.field(factory=dict)
+    audit: SQLAuditStore | None = None  # the audit log (LOGGING_ENABLED)
 
     async def refresh_models(self) -> None:
         """Load every provider's model list, concurrently; failures keep the configured list."""
@@ -127,13 +138,15 @@ async def open_runtime(
     transport_factory: TransportFactory | None = None,
     usage: UsageSink | None = None,
     auth_keys: AuthKeyCache | None = None,
+    span_processor: object = None,
 ) -> AsyncIterator[Runtime]:
     """Build clients, start the background tasks, and tear both down on exit.
 
     ``usage`` replaces the usage recorder (tests pass a :class:`MemoryUsageSink`); without it
     usage rows go to the configured storage, unless USAGE_ENABLED is false. Managed keys live
     in the same database (``STORAGE_TYPE``), whether usage is recorded or not; ``auth_keys``
-    replaces their cache (tests pass one over an in-memory store).
+    replaces their cache (tests pass one over an in-memory store). ``span_processor``
+    replaces the OTLP exporter of traces (tests pass one with an in-memory exporter).
     """
     store: UsageStore | None = None
     recorder: UsageRecorder | None = None
@@ -186,7 +199,11 @@ async def open_runtime(
             control=control,
         )
         try:
-            async with trio.open_nursery() as nursery:
+            # Observability (metrics, audit, traces) plugs into the stages first, stops last.
+            async with (
+                open_observability(runtime, span_processor=span_processor),
+                trio.open_nursery() as nursery,
+            ):
                 if recorder is not None:
                     await nursery.start(recorder.serve)
                     if config.usage_retention_days:

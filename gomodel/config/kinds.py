@@ -38,6 +38,7 @@ __all__ = [
     "WrongType",
     "check_header_text",
     "check_host",
+    "check_metrics_path",
     "check_path",
     "check_postgres_url",
     "check_redis_url",
@@ -266,6 +267,18 @@ def check_header_text(value: str, setting: str) -> str:
 def check_path(value: str, setting: str) -> str:
     if "\x00" in value:
         raise ConfigError(setting, "a path cannot contain NUL")
+    return value
+
+
+# Paths the gateway serves itself: the metrics path may not hide one of them.
+_SERVED = ("/v1/", "/p/", "/admin/", "/health", "/ready")
+
+
+def check_metrics_path(value: str, setting: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value) or "//" in value:
+        raise ConfigError(setting, f"expected a path such as /metrics, got {value!r}")
+    if value == "/" or any(value == p.rstrip("/") or value.startswith(p) for p in _SERVED):
+        raise ConfigError(setting, f"{value!r} is a path the gateway already serves")
     return value
 
 

@@ -30,6 +30,7 @@ from gomodel.config.kinds import (
     Kind,
     check_header_text,
     check_host,
+    check_metrics_path,
     check_path,
     check_postgres_url,
     check_redis_url,
@@ -83,6 +84,7 @@ _HOST = text(check_host)
 _SECRET = text(check_secret, mask_secret, secret=True)
 _PATH = text(check_path)
 _HEADER = text(check_header_text)
+_METRICS_PATH = text(check_metrics_path)
 _LOG_LEVEL = choice("debug", "info", "warning", "error", aliases={"warn": "warning"})
 
 
@@ -260,6 +262,50 @@ class Config:
     )
     log_format: str = setting(
         "LOG_FORMAT", "logging.format", choice("text", "json"), "text", "text or json"
+    )
+    metrics_enabled: bool = setting(
+        "METRICS_ENABLED", "metrics.enabled", BOOL, False,
+        "serve Prometheus metrics at METRICS_ENDPOINT",
+    )
+    metrics_endpoint: str = setting(
+        "METRICS_ENDPOINT", "metrics.endpoint", _METRICS_PATH, "/metrics",
+        "the path of the Prometheus metrics",
+    )
+    metrics_token: str | None = setting(
+        "METRICS_TOKEN", "metrics.token", _SECRET, None,
+        "a bearer token that may read the metrics (besides the master key)",
+    )
+    logging_enabled: bool = setting(
+        "LOGGING_ENABLED", "logging.enabled", BOOL, False,
+        "keep an audit log entry for every model request",
+    )
+    logging_log_bodies: bool = setting(
+        "LOGGING_LOG_BODIES", "logging.log_bodies", BOOL, False,
+        "audit entries keep request and response bodies (redacted, capped)",
+    )
+    logging_log_headers: bool = setting(
+        "LOGGING_LOG_HEADERS", "logging.log_headers", BOOL, False,
+        "audit entries keep request and response headers (redacted)",
+    )
+    logging_max_body_bytes: int = setting(
+        "LOGGING_MAX_BODY_SIZE", "logging.max_body_size", size(KiB, 64 * MiB), 1 * MiB,
+        "an audited body is cut at this size",
+    )
+    logging_buffer_size: int = setting(
+        "LOGGING_BUFFER_SIZE", "logging.buffer_size", integer(1), 1000,
+        "audit entries waiting in memory; past it new entries are dropped (counted)",
+    )
+    logging_flush_interval: float = setting(
+        "LOGGING_FLUSH_INTERVAL", "logging.flush_interval", DURATION, 5.0,
+        "how often the audit writer writes a batch",
+    )
+    logging_retention_days: int = setting(
+        "LOGGING_RETENTION_DAYS", "logging.retention_days", integer(0), 30,
+        "audit entries older than this are deleted; 0 keeps them forever",
+    )
+    otel_enabled: bool = setting(
+        "OTEL_ENABLED", "otel.enabled", BOOL, False,
+        "export one trace per request over OTLP (OTEL_EXPORTER_OTLP_*)",
     )
     # fmt: on
     # --- not settings: built by load_config from the other sections ---

@@ -17,15 +17,33 @@ from gomodel.pipeline.outcome import Outcome
 from gomodel.pipeline.plan import Plan
 from gomodel.usage.record import UsageRecord, UsageSink
 
-__all__ = ["RequestLog", "UsageObserver", "usage_record"]
+__all__ = ["RequestLog", "Timings", "UsageObserver", "usage_record"]
 
 log = logging.getLogger("gomodel.requests")
 
 
+@attrs.frozen(slots=True)
+class Timings:
+    """One attempt's times, in seconds, as the usage row and the metrics both report them."""
+
+    latency: float  # the request's arrival -> now (its last byte is with the server)
+    ttfb: float | None  # arrival -> the first byte handed to the server
+    overhead: float  # latency minus the time spent waiting on the provider
+
+    @classmethod
+    def of(cls, ctx: RequestContext, outcome: Outcome) -> Timings:
+        received_at = ctx.snapshot.received_at
+        latency = trio.current_time() - received_at
+        first_byte = outcome.first_byte_at
+        return cls(
+            latency,
+            None if first_byte is None else first_byte - received_at,
+            max(latency - outcome.upstream_seconds, 0.0),
+        )
+
+
 def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageRecord:
-    received_at = ctx.snapshot.received_at
-    latency = trio.current_time() - received_at
-    first_byte = outcome.first_byte_at
+    times = Timings.of(ctx, outcome)
     return UsageRecord(
         request_id=ctx.snapshot.request_id,
         provider=plan.provider.name,
@@ -42,9 +60,9 @@ def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageReco
         provider_id=outcome.provider_id,
         user_path=ctx.user_path,
         key_id=ctx.principal.key_id,
-        latency_ms=latency * 1000,
-        ttfb_ms=None if first_byte is None else (first_byte - received_at) * 1000,
-        overhead_ms=max(latency - outcome.upstream_seconds, 0.0) * 1000,
+        latency_ms=times.latency * 1000,
+        ttfb_ms=None if times.ttfb is None else times.ttfb * 1000,
+        overhead_ms=times.overhead * 1000,
         client=client_address(ctx.snapshot, ctx.runtime.config.trusted_proxy_hops),
     )
 

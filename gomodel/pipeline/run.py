@@ -91,10 +91,20 @@ async def resolve_target(ctx: RequestContext, semantics: Semantics) -> tuple[Res
 
 
 async def serve(ctx: RequestContext, plan: Plan) -> None:
-    """Run ``plan`` and answer the client; every attempt leaves its outcome with the observers.
+    """Run ``plan`` and answer the client; every attempt leaves its outcome with the observers,
+    and the watchers see the request begin and end.
 
     Raises the error the client must be answered with (before its response started), or
     :class:`~gomodel.relay.watch.ClientGone`."""
+    stages = ctx.runtime.stages
+    stages.request_started(ctx, plan)
+    try:
+        await _serve(ctx, plan)
+    finally:
+        stages.request_ended(ctx)
+
+
+async def _serve(ctx: RequestContext, plan: Plan) -> None:
     stages = ctx.runtime.stages
     ctx.headers.append((b"x-gomodel-route", plan.route.header.encode()))
     outcomes: list[Outcome] = []
@@ -117,6 +127,7 @@ async def _attempt(ctx: RequestContext, plan: Plan, outcomes: list[Outcome]) -> 
     """One upstream exchange for ``plan``; its outcome goes to the observers (and onto
     ``outcomes``) whatever happens."""
     runtime = ctx.runtime
+    plan = runtime.stages.attempt(ctx, plan)
     exchange: StreamRelay | UnaryExchange
     if plan.stage is not None:
         exchange = StreamRelay(

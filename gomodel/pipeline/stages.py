@@ -8,7 +8,10 @@ surface (docs/architecture.md, "The pipeline"):
   :class:`~gomodel.pipeline.admission.LimitAdmission`; :class:`AdmitAll` without them);
 * :class:`AnswerCache`: may answer a plan without an upstream call (today: never);
 * :class:`OutcomeObserver`: sees every exchange's frozen outcome (usage rows, the request log
-  line; later metrics, audit, budget settlement). Observers must not block the request.
+  line, metrics, the audit log; later budget settlement). Observers must not block the request.
+* :class:`Watcher`: sees a request and each of its attempts begin and the request end
+  (in-flight gauges, trace spans, the audit entry); may tap an attempt's answer (never change
+  it). With no watchers the pipeline pays one empty loop per hook.
 
 Each is a small protocol with today's behaviour behind it; :class:`Stages` is the set a runtime
 holds.
@@ -45,6 +48,7 @@ __all__ = [
     "NoCache",
     "OutcomeObserver",
     "Stages",
+    "Watcher",
 ]
 
 
@@ -71,6 +75,20 @@ class AnswerCache(Protocol):
 class OutcomeObserver(Protocol):
     def observe(self, ctx: RequestContext, plan: Plan, outcome: Outcome) -> None:
         """Take note of one attempt's outcome; must not block."""
+
+
+class Watcher(Protocol):
+    def request_started(self, ctx: RequestContext, plan: Plan) -> None:
+        """A model request is about to be served (before admission)."""
+
+    def attempt(self, ctx: RequestContext, plan: Plan) -> Plan:
+        """One upstream attempt is about to start. Returns the plan to run: the same, or one
+        whose ``answer`` / ``stage`` also hands what the client gets to a tap (an observer of
+        the answer: the bytes must stay exactly as they are). Must not block."""
+
+    def request_ended(self, ctx: RequestContext) -> None:
+        """The request is over (answered, failed, or the client left); after the attempts'
+        outcomes went to the observers."""
 
 
 @attrs.frozen
@@ -124,7 +142,21 @@ class Stages:
     admission: Admission = attrs.field(factory=AdmitAll)
     cache: AnswerCache = attrs.field(factory=NoCache)
     observers: Sequence[OutcomeObserver] = ()
+    watchers: Sequence[Watcher] = ()
 
     def observe(self, ctx: RequestContext, plan: Plan, outcome: Outcome) -> None:
         for observer in self.observers:
             observer.observe(ctx, plan, outcome)
+
+    def request_started(self, ctx: RequestContext, plan: Plan) -> None:
+        for watcher in self.watchers:
+            watcher.request_started(ctx, plan)
+
+    def attempt(self, ctx: RequestContext, plan: Plan) -> Plan:
+        for watcher in self.watchers:
+            plan = watcher.attempt(ctx, plan)
+        return plan
+
+    def request_ended(self, ctx: RequestContext) -> None:
+        for watcher in self.watchers:
+            watcher.request_ended(ctx)

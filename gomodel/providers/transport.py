@@ -35,13 +35,23 @@ import trio
 from gomodel.providers.links import Connector, Link, tcp_connector
 from gomodel.wire.http1 import BodyDecoder, Head, ProtocolError, encode_request, parse_head
 
-__all__ = ["UpstreamTransport"]
+__all__ = ["PoolStatistics", "UpstreamTransport"]
 
 _READ_SIZE = 64 * 1024
 _IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 Origin = tuple[bytes, str, int]
+
+
+@attrs.frozen
+class PoolStatistics:
+    """The pool at one moment (the metrics sampler reads it)."""
+
+    busy: int  # connections connecting or carrying a request
+    idle: int  # connections pooled for reuse
+    waiters: int  # requests waiting for a connection slot
+    max_connections: int
 
 
 @attrs.define(eq=False, slots=True)
@@ -88,6 +98,10 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     def busy_connections(self) -> int:
         """Connections connecting or carrying a request (not idle in the pool)."""
         return self._open - sum(len(stack) for stack in self._idle.values())
+
+    def statistics(self) -> PoolStatistics:
+        idle = sum(len(stack) for stack in self._idle.values())
+        return PoolStatistics(self._open - idle, idle, len(self._waiters), self._max)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})

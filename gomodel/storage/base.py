@@ -282,6 +282,10 @@ class SQLUsageStore(abc.ABC):
         """An aware instant as this backend binds it."""
         return self._dump_ts(instant)
 
+    def dump_json(self, value: Mapping[str, Any]) -> Any:
+        """A JSON object as this backend binds it."""
+        return self._dump_json(value)
+
     def _values(self, row: UsageRow) -> tuple[Any, ...]:
         v = attrs.asdict(row, recurse=False)
         v["id"] = self._dump_id(row.id)

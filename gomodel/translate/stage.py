@@ -22,7 +22,7 @@ Pure: no trio, httpx or hypercorn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
@@ -38,6 +38,7 @@ __all__ = [
     "ChunkSource",
     "StreamResult",
     "StreamStage",
+    "Tapped",
     "Verbatim",
 ]
 
@@ -154,3 +155,31 @@ class Verbatim:
 
     def result(self) -> StreamResult:
         return self.inner.result() if self.inner is not None else StreamResult(done=True)
+
+
+@attrs.define
+class Tapped:
+    """``inner`` unchanged, with every piece the client gets also handed to ``tap`` (the audit
+    log's reassembly). Only used when something asked for the tap: the fast path never wraps."""
+
+    inner: StreamStage
+    tap: Callable[[bytes], None]
+
+    @property
+    def error(self) -> GatewayError | None:
+        return self.inner.error
+
+    def feed(self, event: Event) -> bytes | None:
+        piece = self.inner.feed(event)
+        if piece:
+            self.tap(piece)
+        return piece
+
+    def finish(self) -> bytes | None:
+        piece = self.inner.finish()
+        if piece:
+            self.tap(piece)
+        return piece
+
+    def result(self) -> StreamResult:
+        return self.inner.result()

@@ -95,6 +95,31 @@ def _throughput(results: Results) -> list[str]:
     return lines
 
 
+def _observability(results: Results) -> list[str]:
+    """Chat with metrics on and with the audit log on (bodies), beside plain chat."""
+    if "chat" not in results.workloads:
+        return []
+    lines = [
+        "## Observability cost (chat, wrk, req/s)",
+        "",
+        "The same gateway with `METRICS_ENABLED=true`, and with `LOGGING_ENABLED`, "
+        "`LOGGING_LOG_BODIES` and `LOGGING_LOG_HEADERS` on, measured right after plain chat.",
+        "",
+        "| c | workers | plain | metrics | metrics÷plain | audit | audit÷plain |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in results.concurrencies:
+        for w in results.worker_counts:
+            plain = results.rps("chat", c, "gomodel", w)
+            metrics = results.rps("chat", c, "gomodel-metrics", w)
+            audit = results.rps("chat", c, "gomodel-audit", w)
+            lines.append(
+                f"| {c} | {w} | {_num(plain)} | {_num(metrics)} | {_x(ratio(metrics, plain))} "
+                f"| {_num(audit)} | {_x(ratio(audit, plain))} |"
+            )
+    return lines
+
+
 def _pair(ttfb: TtfbResult | None) -> tuple[str, str]:
     if ttfb is None:
         return DASH, DASH
@@ -230,6 +255,7 @@ def markdown(results: Results) -> str:
     sections = [
         head,
         _throughput(results),
+        _observability(results),
         _ttfb(results),
         _other(results),
         _checks(results),

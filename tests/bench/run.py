@@ -1,6 +1,7 @@
 """The order of a run: the mock first, then one system under test at a time.
 
-mock -> direct runs -> gomodel (each worker count) -> hello (each) -> LiteLLM (each, if asked)
+mock -> direct runs -> gomodel (each worker count; then chat with metrics on, and with the
+audit log on) -> hello (each) -> LiteLLM (each, if asked)
 -> start-up times -> the in-process disconnect measurement. Each server is started once per
 worker count, verified, measured (wrk per workload and concurrency, RSS sampled during the
 highest concurrency, then TTFB for streams) and stopped before the next one starts.
@@ -21,6 +22,7 @@ from tests.bench.mock import mock_provider
 from tests.bench.procs import RssResult, RssSampler
 from tests.bench.results import Cell, Results, ServerRun, TtfbCell
 from tests.bench.servers import (
+    VARIANTS,
     Server,
     gateway_command,
     gateway_env,
@@ -211,6 +213,10 @@ def _all(results: Results, plan: Plan, mock_url: str) -> None:
     for w in plan.workers:
         server = gateway_server(mock_url, w, plan.workdir)
         _server(results, plan, server, "gomodel", w, plan.workloads, {})
+        if "chat" in plan.workloads:  # what metrics and the audit log cost, beside plain chat
+            for variant in VARIANTS:
+                server = gateway_server(mock_url, w, plan.workdir, variant)
+                _server(results, plan, server, variant, w, ["chat"], {})
     if "chat" in plan.workloads:
         for w in plan.workers:
             _server(results, plan, hello_server(w, plan.workdir), "hello", w, ["chat"], {})
