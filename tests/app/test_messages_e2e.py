@@ -220,7 +220,12 @@ async def test_recorded_answer_replays_byte_for_byte(claude: Side, name: str) ->
     """The fast path: the client's bytes reach Anthropic and Anthropic's bytes reach the client,
     whatever they hold (odd spacing, fields the gateway does not know)."""
     recorded = (FIXTURES / "anthropic" / name).read_bytes()
-    reply = Reply(200, (("content-type", "application/json"),), (recorded,), chunked=False)
+    headers = (
+        ("content-type", "application/json"),
+        ("request-id", "req_011CRecorded"),
+        ("anthropic-ratelimit-requests-remaining", "49"),  # the operator's account: not relayed
+    )
+    reply = Reply(200, headers, (recorded,), chunked=False)
     claude.gw.mock.script(reply, path="/messages")
     sent = b'{"model": "%s",  "max_tokens": 64, "messages": [{"role":"user","content":"hi"}]}'
     sent %= CLAUDE.encode()
@@ -229,6 +234,8 @@ async def test_recorded_answer_replays_byte_for_byte(claude: Side, name: str) ->
     assert response.status_code == 200
     assert response.content == recorded
     assert response.headers["x-gomodel-route"] == "passthrough"
+    assert response.headers["request-id"] == "req_011CRecorded"
+    assert "anthropic-ratelimit-requests-remaining" not in response.headers
     assert claude.upstream()[-1].body == sent
     [record] = await claude.gw.records(1)
     assert record.usage is not None and record.usage.input_tokens > 0 and record.complete
