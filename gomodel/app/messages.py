@@ -97,12 +97,15 @@ def _native(ctx: RequestContext, chosen: Target, default: int | None) -> Plan:
 
     def answer(result: UnaryResult) -> Answer:
         doc = json_object(result.body, provider.name)
+        headers = response_headers_for(result.headers.raw)  # request-id, retry-after, ...
+        if not any(name == b"content-type" for name, _ in headers):
+            headers.insert(0, (b"content-type", b"application/json"))
         return Answer(
             result.body,  # verbatim: every byte the provider sent
             usage_from_anthropic(doc.get("usage")),
             _text(doc.get("model")),
             _text(doc.get("id")),
-            headers=response_headers_for(result.headers.raw),
+            headers=headers,
         )
 
     def stage() -> StreamStage:

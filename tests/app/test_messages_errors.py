@@ -336,3 +336,35 @@ async def test_translated_provider_errors_are_anthropic_shaped(
             "/messages", json={"model": GPT, "max_tokens": 9, "messages": HI}
         )
     assert "slow down" in _anthropic_error(response, 429, "rate_limit_error")
+
+
+async def test_managed_key_allow_list(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """The anthropic SDK with a managed key as its API key: its models only, on both
+    endpoints; anything else is Anthropic's 403 before any provider call."""
+    gw = await _gpt(nursery, tmp_path, {"SQLITE_PATH": str(tmp_path / "gw.db")})
+    async with httpx.AsyncClient(base_url=gw.url.removesuffix("/v1")) as admin:
+        created = await admin.post(
+            "/admin/api/v1/auth-keys",
+            json={"name": "claude-code", "allowed_models": [f"openai/{GPT}"]},
+            headers={"authorization": f"Bearer {MASTER_KEY}"},
+        )
+    key = created.json()
+
+    def run() -> tuple[str, anthropic.PermissionDeniedError, anthropic.PermissionDeniedError]:
+        base = gw.url.removesuffix("/v1")
+        with anthropic.Anthropic(base_url=base, api_key=key["value"], max_retries=0) as client:
+            text = client.messages.create(model=GPT, max_tokens=9, messages=HI).content[0].text  # type: ignore[union-attr]
+            with pytest.raises(anthropic.PermissionDeniedError) as created:
+                client.messages.create(model="gpt-4o", max_tokens=9, messages=HI)
+            with pytest.raises(anthropic.PermissionDeniedError) as counted:
+                client.messages.count_tokens(model="gpt-4o", messages=HI)
+            return text, created.value, counted.value
+
+    text, created_error, counted_error = await trio.to_thread.run_sync(run)
+    assert text == "Mock response to: hi"
+    for error in (created_error, counted_error):
+        assert error.body["error"]["type"] == "permission_error"  # type: ignore[index]
+        assert "gpt-4o" in error.message
+    [record] = await gw.records(1)
+    assert record.key_id == key["id"] and record.endpoint == "/v1/messages"
+    assert len(_provider_calls(gw)) == 1
