@@ -13,9 +13,9 @@ ENDPOINT = "/v1/chat/completions"
 
 
 async def chat_completions(ctx: RequestContext) -> None:
-    semantics = parse_chat(ctx.snapshot.body)
-    chosen = await target(ctx, semantics)
-    provider, route = chosen.provider, chosen.route
+    chosen = await target(ctx, parse_chat(ctx.snapshot.body))
+    # Admission may have changed the body (a lower output cap): plan from what it handed back.
+    semantics, provider, route = chosen.semantics, chosen.provider, chosen.route
     dialect = DIALECTS[provider.spec.dialect]
     created = int(ctx.runtime.clock())
     plan = chosen.plan(

@@ -29,9 +29,8 @@ ENDPOINT = "/v1/embeddings"
 
 
 async def embeddings(ctx: RequestContext) -> None:
-    semantics = parse_embeddings(ctx.snapshot.body)
-    chosen = await target(ctx, semantics)
-    provider, resolution = chosen.provider, chosen.resolution
+    chosen = await target(ctx, parse_embeddings(ctx.snapshot.body))
+    semantics, provider, resolution = chosen.semantics, chosen.provider, chosen.resolution
     kind = provider.spec.embeddings
     if kind is None:
         raise InvalidRequest(

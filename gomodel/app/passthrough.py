@@ -19,7 +19,7 @@ from gomodel.ingress.paths import passthrough_path, upstream_query
 from gomodel.ingress.semantics import parse_passthrough
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
-from gomodel.pipeline.plan import Plan
+from gomodel.pipeline.plan import Plan, Target
 from gomodel.pipeline.run import authorize, identify, serve
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
@@ -27,8 +27,8 @@ from gomodel.providers.passthrough_headers import request_headers_for, response_
 from gomodel.relay.unary import UnaryResult
 from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution
+from gomodel.translate.anthropic_observe import AnthropicStreamObserver
 from gomodel.translate.anthropic_response import usage_from_anthropic
-from gomodel.translate.anthropic_stream import AnthropicChatStream
 from gomodel.translate.stage import StreamStage, Verbatim
 from gomodel.usage.chat_stream import ChatStreamObserver
 from gomodel.usage.extract import usage_from_object
@@ -43,8 +43,8 @@ async def passthrough(ctx: RequestContext) -> None:
     config = runtime.config
     if not config.enable_passthrough_routes:
         raise InvalidRequest("provider passthrough routes are disabled (ENABLE_PASSTHROUGH_ROUTES)")
-    target = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
-    segment = target.provider
+    place = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
+    segment = place.provider
     provider = _provider(runtime.providers, segment)
     enabled = config.enabled_passthrough_providers
     if provider is None or provider.spec.type not in enabled:
@@ -54,11 +54,11 @@ async def passthrough(ctx: RequestContext) -> None:
             + (", ".join(enabled) or "none"),
             param="provider",
         )
-    if target.v1_alias and not config.allow_passthrough_v1_alias:
+    if place.v1_alias and not config.allow_passthrough_v1_alias:
         raise InvalidRequest(
             "provider passthrough v1 alias is disabled; use /p/{provider}/... without v1"
         )
-    endpoint = target.upstream_endpoint
+    endpoint = place.upstream_endpoint
     if not endpoint:
         raise InvalidRequest("provider passthrough endpoint is required")
     identify(ctx)
@@ -75,6 +75,8 @@ async def passthrough(ctx: RequestContext) -> None:
             )
         authorize(ctx, resolution, provider)
     route = decide(semantics, resolution, provider.spec, runtime.policy)
+    chosen = Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
+    chosen = await runtime.stages.admission.admit(ctx, chosen)
     operation = f"{provider.spec.type}:{endpoint}"
     url = f"{provider.config.base_url}/{endpoint}{upstream_query(ctx.snapshot.query)}"
     request = provider.request(
@@ -84,7 +86,7 @@ async def passthrough(ctx: RequestContext) -> None:
         body=ctx.snapshot.body or None,
     )
     plan = Plan(
-        endpoint=target.path,
+        endpoint=place.path,
         semantics=semantics,
         resolution=resolution,
         provider=provider,
@@ -93,6 +95,7 @@ async def passthrough(ctx: RequestContext) -> None:
         answer=lambda result: _answer(result, operation),
         stage=(lambda: _stage(operation, resolution.model)) if semantics.stream else None,
         any_success=True,
+        admitted=chosen.admitted,
     )
     await serve(ctx, plan)
 
@@ -122,7 +125,7 @@ def _stage(operation: str, model: str) -> Verbatim:
     if operation.endswith(":chat/completions"):
         inner = ChatStreamObserver()
     elif operation == "anthropic:messages":
-        inner = AnthropicChatStream(model, include_usage=False, created=0)
+        inner = AnthropicStreamObserver(model)
     return Verbatim(inner)
 
 

@@ -62,8 +62,8 @@ class _Way:
 
 
 async def responses(ctx: RequestContext) -> None:
-    semantics = parse_responses(ctx.snapshot.body)
-    chosen = await target(ctx, semantics)
+    chosen = await target(ctx, parse_responses(ctx.snapshot.body))
+    semantics = chosen.semantics  # as admission handed it back (a lower output cap)
     if chosen.route.kind is RouteKind.TRANSLATE:
         way = _translated(ctx, semantics, chosen.resolution, chosen.provider)
     else:

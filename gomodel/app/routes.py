@@ -15,6 +15,14 @@ from gomodel.app.admin_keys import (
     create_auth_key,
     list_auth_keys,
 )
+from gomodel.app.admin_limits import (
+    BUDGET_PREFIXES,
+    RATE_PREFIXES,
+    budget_item,
+    list_budgets,
+    list_rates,
+    rate_item,
+)
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
 from gomodel.app.count_tokens import count_tokens
@@ -25,6 +33,7 @@ from gomodel.app.render import Envelope
 from gomodel.app.responses import responses
 from gomodel.app.responses_lifecycle import PREFIX as RESPONSES_PREFIX
 from gomodel.app.responses_lifecycle import response_lifecycle
+from gomodel.app.usage_self import own_usage
 from gomodel.pipeline.context import Handler
 
 __all__ = ["ENVELOPES", "PREFIXES", "PUBLIC", "ROUTES", "envelope_for"]
@@ -36,6 +45,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
     "/v1/responses": {"POST": responses},
+    "/v1/usage": {"GET": own_usage},
     "/v1/messages": {"POST": messages},
     "/v1/messages/count_tokens": {"POST": count_tokens},
     "/admin/api/v1/usage/summary": {"GET": usage_summary},
@@ -45,6 +55,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/admin/api/v1/usage/log": {"GET": usage_log},
     "/admin/api/v1/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
     "/admin/auth-keys": {"GET": list_auth_keys, "POST": create_auth_key},
+    "/admin/api/v1/budgets": {"GET": list_budgets},
+    "/admin/budgets": {"GET": list_budgets},
+    "/admin/api/v1/rate-limits": {"GET": list_rates},
+    "/admin/rate-limits": {"GET": list_rates},
 }
 
 # Path prefixes whose handler takes every method and the rest of the path.
@@ -53,6 +67,8 @@ PREFIXES: tuple[tuple[str, Handler], ...] = (
     (RESPONSES_PREFIX, response_lifecycle),  # {id}, {id}/cancel, {id}/input_items, input_tokens
     # {id}/deactivate (POST), {id}/allowed-models (PUT)
     *((prefix, auth_key_item) for prefix in AUTH_KEY_PREFIXES),
+    *((prefix, budget_item) for prefix in BUDGET_PREFIXES),  # {scope}/{period} (PUT, DELETE)
+    *((prefix, rate_item) for prefix in RATE_PREFIXES),  # {scope} (PUT, DELETE)
 )
 
 # Paths served without authentication.

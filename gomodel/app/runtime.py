@@ -16,6 +16,7 @@ import httpx
 import orjson
 import trio
 
+from gomodel.app.control import Control, open_control
 from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
 from gomodel.keys.cache import AuthKeyCache
@@ -51,6 +52,7 @@ class Runtime:
     policy: Policy
     stages: Stages
     auth_keys: AuthKeyCache | None = None  # managed keys, in the usage database
+    control: Control | None = None  # limits and budgets
     store: UsageStore | None = None  # where usage rows are kept (None: usage disabled/replaced)
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
@@ -160,46 +162,50 @@ async def open_runtime(
                 postgres_url=config.postgres_url or "",
             )
         )
-    runtime = Runtime(
-        config=config,
-        providers=providers,
-        catalog=Catalog(
-            providers=tuple(sorted(providers)),
-            types={p.name: p.type for p in config.providers},
-            models=seeded,
-        ),
-        usage=sink,
-        store=store,
-        deadlines=Deadlines.from_config(config),
-        policy=Policy(
-            config.usage_enabled,
-            config.enforce_returning_usage_data,
-            default_max_tokens=config.anthropic_default_max_tokens or None,
-        ),
-        stages=Stages(
-            authenticator=Credentials(
-                config.master_key.encode() if config.master_key else None, auth_keys
+    async with open_control(config, store, lambda: runtime.clock()) as control:
+        runtime = Runtime(
+            config=config,
+            providers=providers,
+            catalog=Catalog(
+                providers=tuple(sorted(providers)),
+                types={p.name: p.type for p in config.providers},
+                models=seeded,
             ),
-            observers=(UsageObserver(sink), RequestLog()),
-        ),
-        auth_keys=auth_keys,
-    )
-    try:
-        async with trio.open_nursery() as nursery:
-            if recorder is not None:
-                await nursery.start(recorder.serve)
-                if config.usage_retention_days:
-                    nursery.start_soon(runtime.serve_retention)
-            await nursery.start(runtime.serve_model_refresh)
-            if auth_keys is not None:
-                await nursery.start(auth_keys.serve)
-            yield runtime
-            nursery.cancel_scope.cancel()  # the recorder writes (or spills) what it holds
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(5.0):
-            for provider in providers.values():
-                await provider.aclose()
-            if store is not None:
-                await trio.to_thread.run_sync(store.close)
-            if auth_keys is not None:
-                await trio.to_thread.run_sync(auth_keys.store.close)
+            usage=sink,
+            store=store,
+            deadlines=Deadlines.from_config(config),
+            policy=Policy(
+                config.usage_enabled,
+                config.enforce_returning_usage_data,
+                default_max_tokens=config.anthropic_default_max_tokens or None,
+            ),
+            stages=Stages(
+                authenticator=Credentials(
+                    config.master_key.encode() if config.master_key else None, auth_keys
+                ),
+                admission=control.admission,
+                observers=(UsageObserver(sink), RequestLog()),
+            ),
+            auth_keys=auth_keys,
+            control=control,
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                if recorder is not None:
+                    await nursery.start(recorder.serve)
+                    if config.usage_retention_days:
+                        nursery.start_soon(runtime.serve_retention)
+                await nursery.start(runtime.serve_model_refresh)
+                if auth_keys is not None:
+                    await nursery.start(auth_keys.serve)
+                await nursery.start(control.rules.serve)
+                yield runtime
+                nursery.cancel_scope.cancel()  # the recorder writes (or spills) what it holds
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+                for provider in providers.values():
+                    await provider.aclose()
+                if store is not None:
+                    await trio.to_thread.run_sync(store.close)
+                if auth_keys is not None:
+                    await trio.to_thread.run_sync(auth_keys.store.close)

@@ -40,6 +40,7 @@ __all__ = [
     "check_host",
     "check_path",
     "check_postgres_url",
+    "check_redis_url",
     "check_secret",
     "choice",
     "integer",
@@ -271,6 +272,13 @@ def check_path(value: str, setting: str) -> str:
 def check_postgres_url(value: str, setting: str) -> str:
     if urlsplit(value).scheme not in ("postgresql", "postgres"):
         raise ConfigError(setting, "expected a postgresql:// URL")
+    return value
+
+
+def check_redis_url(value: str, setting: str) -> str:
+    from gomodel.redis.settings import RedisSettings
+
+    RedisSettings.from_url(value, setting=setting)  # a bad URL is a ConfigError naming it
     return value
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from gomodel.config.document import check_document, file_value
+from gomodel.config.limits import rules_from_environment
 from gomodel.config.providers import build_providers
 from gomodel.config.settings import SETTINGS, Config
 from gomodel.config.sources import Document, read_file
@@ -65,7 +66,8 @@ def load_config(
     if prices := document.get("prices"):
         values["price_table"] = PriceTable.from_package(prices)  # a bad override fails here
         values["prices"] = prices
-    config = Config(**values, providers=providers, config_file=path)
+    rules = rules_from_environment(environ, [p.name for p in providers])
+    config = Config(**values, providers=providers, config_file=path, limit_rules=rules)
     if config.storage_type == "postgresql" and config.usage_enabled and not config.postgres_url:
         raise ConfigError("POSTGRES_URL", "required when STORAGE_TYPE is postgresql")
     if config.http_response_header_timeout > config.http_timeout:

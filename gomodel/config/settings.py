@@ -32,6 +32,7 @@ from gomodel.config.kinds import (
     check_host,
     check_path,
     check_postgres_url,
+    check_redis_url,
     check_secret,
     choice,
     integer,
@@ -41,6 +42,7 @@ from gomodel.config.kinds import (
 from gomodel.config.masking import mask_secret, mask_url
 from gomodel.config.parsers import KiB, MiB
 from gomodel.config.providers import ProviderConfig
+from gomodel.limits.model import Limit
 from gomodel.usage.pricing import PriceTable
 
 __all__ = ["SETTINGS", "YAML_LEAVES", "YAML_SECTIONS", "Config", "Setting", "setting"]
@@ -194,6 +196,40 @@ class Config:
         "ALLOW_PASSTHROUGH_V1_ALIAS", "passthrough.allow_v1_alias", BOOL, True,
         "/p/openai/v1/... means /p/openai/...",
     )
+    budgets_enabled: bool = setting(
+        "BUDGETS_ENABLED", "budgets.enabled", BOOL, True,
+        "enforce USD budgets (set with SET_BUDGET_<PATH> or the admin API)",
+    )
+    budget_default_max_output_tokens: int = setting(
+        "BUDGET_DEFAULT_MAX_OUTPUT_TOKENS", "budgets.default_max_output_tokens",
+        integer(1, 10_000_000), 4096,
+        "output cap set on a budgeted request that has none",
+    )
+    budget_min_output_tokens: int = setting(
+        "BUDGET_MIN_OUTPUT_TOKENS", "budgets.min_output_tokens", integer(1, 10_000_000), 256,
+        "lowest output cap a request is lowered to before a budget refuses it",
+    )
+    rate_limits_enabled: bool = setting(
+        "RATE_LIMITS_ENABLED", "rate_limits.enabled", BOOL, True,
+        "enforce rate limits (set with SET_RATE_LIMIT_<PATH>, SET_PROVIDER_RATE_LIMIT_<NAME> "
+        "or the admin API)",
+    )
+    rate_limits_fail_open: bool = setting(
+        "RATE_LIMITS_FAIL_OPEN", "rate_limits.fail_open", BOOL, True,
+        "admit requests without rate limits while Redis does not answer (budgets never do)",
+    )
+    redis_url: str | None = setting(
+        "REDIS_URL", "redis.url", text(check_redis_url, mask_url, secret=True), None,
+        "Redis for limits and budgets shared by replicas (redis://...); memory when unset",
+    )
+    redis_timeout: float = setting(
+        "REDIS_TIMEOUT", "redis.timeout", DURATION, 0.5,
+        "longest wait for one Redis call before it counts as unavailable",
+    )
+    redis_key_limits: str = setting(
+        "REDIS_KEY_LIMITS", "redis.key_limits", _HEADER, "gomodel:limits:",
+        "prefix of the limit counters' Redis keys",
+    )
     auth_keys_enabled: bool = setting(
         "AUTH_KEYS_ENABLED", "auth_keys.enabled", BOOL, True,
         "managed API keys, kept in the usage database (STORAGE_TYPE)",
@@ -238,6 +274,8 @@ class Config:
     price_table: PriceTable = attrs.field(factory=_shipped_prices, repr=False)  # + prices:
     providers: tuple[ProviderConfig, ...] = ()  # sorted by name
     config_file: str | None = None  # the YAML file that was read
+    # SET_BUDGET_* / SET_RATE_LIMIT_* / SET_PROVIDER_RATE_LIMIT_*: seeded into the rule store
+    limit_rules: tuple[Limit, ...] = ()
     warnings: tuple[str, ...] = ()
 
 

@@ -12,6 +12,7 @@ import attrs
 import httpx
 
 from gomodel.ingress.semantics import Semantics
+from gomodel.limits.model import Reservation
 from gomodel.pipeline.outcome import Answer, Outcome
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import ErrorEvent, error_event
@@ -19,12 +20,21 @@ from gomodel.relay.unary import UnaryResult
 from gomodel.routing.decision import Route
 from gomodel.routing.resolve import Resolution
 from gomodel.translate.stage import StreamStage
+from gomodel.usage.pricing import Price
 
-__all__ = ["Plan", "Target"]
+__all__ = ["Admitted", "Plan", "Target"]
 
 
 def _nothing(outcome: Outcome) -> None:
     return None
+
+
+@attrs.frozen
+class Admitted:
+    """What admission reserved for a request: settled once the request has ended."""
+
+    reservation: Reservation
+    price: Price | None  # for the actual cost of the attempts (None: no budget applies)
 
 
 @attrs.frozen(eq=False)
@@ -44,6 +54,7 @@ class Plan:
     # The surface's bookkeeping once the exchange ended (the Responses store), before the
     # client gets a non-streamed answer.
     finished: Callable[[Outcome], None] = _nothing
+    admitted: Admitted | None = None  # the request's reservation, if limits apply
 
     @property
     def stream(self) -> bool:
@@ -59,6 +70,7 @@ class Target:
     provider: Provider
     route: Route
     request_id: str
+    admitted: Admitted | None = None
 
     def plan(
         self,
@@ -93,4 +105,5 @@ class Target:
             stage if stream else None,
             error_event=error_event,
             finished=finished,
+            admitted=self.admitted,
         )

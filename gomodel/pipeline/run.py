@@ -56,7 +56,8 @@ async def target(ctx: RequestContext, semantics: Semantics) -> Target:
     resolution, provider = await resolve_target(ctx, semantics)
     authorize(ctx, resolution, provider)
     route = decide(semantics, resolution, provider.spec, ctx.runtime.policy)
-    return Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
+    chosen = Target(semantics, resolution, provider, route, ctx.snapshot.request_id)
+    return await ctx.runtime.stages.admission.admit(ctx, chosen)
 
 
 def authorize(ctx: RequestContext, resolution: Resolution, provider: Provider) -> None:
@@ -96,20 +97,25 @@ async def serve(ctx: RequestContext, plan: Plan) -> None:
     :class:`~gomodel.relay.watch.ClientGone`."""
     stages = ctx.runtime.stages
     ctx.headers.append((b"x-gomodel-route", plan.route.header.encode()))
-    plan = await stages.admission.admit(ctx, plan)
-    cached = await stages.cache.lookup(ctx, plan)
-    if cached is not None:
-        await send_answer(ctx, cached)
-        return
-    outcome = await _attempt(ctx, plan)
+    outcomes: list[Outcome] = []
+    try:
+        cached = await stages.cache.lookup(ctx, plan)
+        if cached is not None:
+            await send_answer(ctx, cached)
+            return
+        outcome = await _attempt(ctx, plan, outcomes)
+    finally:
+        # Whatever happened (the client left, a shutdown), what was reserved is settled.
+        await stages.admission.settle(ctx, plan, outcomes)
     if outcome.termination is Termination.CLIENT_DISCONNECT and not outcome.started:
         raise ClientGone
     if outcome.error is not None and not outcome.started:
         raise outcome.error
 
 
-async def _attempt(ctx: RequestContext, plan: Plan) -> Outcome:
-    """One upstream exchange for ``plan``; its outcome goes to the observers whatever happens."""
+async def _attempt(ctx: RequestContext, plan: Plan, outcomes: list[Outcome]) -> Outcome:
+    """One upstream exchange for ``plan``; its outcome goes to the observers (and onto
+    ``outcomes``) whatever happens."""
     runtime = ctx.runtime
     exchange: StreamRelay | UnaryExchange
     if plan.stage is not None:
@@ -137,7 +143,9 @@ async def _attempt(ctx: RequestContext, plan: Plan) -> Outcome:
         outcome = await exchange.run()
         plan.finished(outcome)
     finally:
-        runtime.stages.observe(ctx, plan, exchange.outcome())
+        last = exchange.outcome()
+        outcomes.append(last)
+        runtime.stages.observe(ctx, plan, last)
     # A non-streamed answer goes out once its row is with the recorder.
     answer = exchange.result if isinstance(exchange, UnaryExchange) else None
     if answer is not None and outcome.termination is Termination.COMPLETED:

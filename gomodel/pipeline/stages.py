@@ -3,8 +3,9 @@ surface (docs/architecture.md, "The pipeline"):
 
 * :class:`Authenticator`: the credential -> a :class:`~gomodel.ingress.auth.Principal`
   (:class:`Credentials`: the master key, or a managed key, or nobody when neither exists);
-* :class:`Admission`: may refuse a plan or hand back a changed one before it goes upstream
-  (rate limits, budget reservations; today: everything is admitted as it is);
+* :class:`Admission`: may refuse a request or hand back a changed one before it goes upstream,
+  and settles what it reserved once the request has ended (rate limits and budgets:
+  :class:`~gomodel.pipeline.admission.LimitAdmission`; :class:`AdmitAll` without them);
 * :class:`AnswerCache`: may answer a plan without an upstream call (today: never);
 * :class:`OutcomeObserver`: sees every exchange's frozen outcome (usage rows, the request log
   line; later metrics, audit, budget settlement). Observers must not block the request.
@@ -33,7 +34,7 @@ from gomodel.ingress.snapshot import Headers
 from gomodel.keys.cache import AuthKeyCache
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer, Outcome
-from gomodel.pipeline.plan import Plan
+from gomodel.pipeline.plan import Plan, Target
 
 __all__ = [
     "Admission",
@@ -55,8 +56,11 @@ class Authenticator(Protocol):
 
 
 class Admission(Protocol):
-    async def admit(self, ctx: RequestContext, plan: Plan) -> Plan:
-        """The plan to run (the same one, or a changed one), or a refusal (an error)."""
+    async def admit(self, ctx: RequestContext, target: Target) -> Target:
+        """The target to plan (the same, or one with a lower output cap), or a refusal."""
+
+    async def settle(self, ctx: RequestContext, plan: Plan, outcomes: Sequence[Outcome]) -> None:
+        """Charge what the request's attempts used against what was reserved."""
 
 
 class AnswerCache(Protocol):
@@ -102,8 +106,11 @@ class Credentials:
 
 
 class AdmitAll:
-    async def admit(self, ctx: RequestContext, plan: Plan) -> Plan:
-        return plan
+    async def admit(self, ctx: RequestContext, target: Target) -> Target:
+        return target
+
+    async def settle(self, ctx: RequestContext, plan: Plan, outcomes: Sequence[Outcome]) -> None:
+        return None
 
 
 class NoCache:

@@ -25,7 +25,16 @@ from gomodel.ingress.semantics import Operation, Semantics
 from gomodel.providers.spec import Dialect, ProviderSpec
 from gomodel.routing.resolve import Resolution
 
-__all__ = ["Policy", "Reason", "Route", "RouteKind", "decide", "is_reasoning_model", "speaks"]
+__all__ = [
+    "Policy",
+    "Reason",
+    "Route",
+    "RouteKind",
+    "capped",
+    "decide",
+    "is_reasoning_model",
+    "speaks",
+]
 
 
 class RouteKind(enum.Enum):
@@ -43,6 +52,7 @@ class Reason(enum.Enum):
     REASONING_EFFORT = "reasoning_effort"  # reasoning.effort -> reasoning_effort (Gemini)
     USAGE_INJECTED = "usage_injected"  # stream_options.include_usage added for accounting
     MAX_TOKENS_DEFAULT = "max_tokens_default"  # Messages: ANTHROPIC_DEFAULT_MAX_TOKENS filled in
+    OUTPUT_CAPPED = "output_capped"  # a budget set or lowered the output cap
     DIALECT = "dialect"  # the provider does not speak this API: translate both ways
 
 
@@ -79,6 +89,13 @@ _REASONING_MODEL = re.compile(r"o\d|gpt-5(?:$|-)")
 def is_reasoning_model(model: str) -> bool:
     """o1, o3-mini, o4-mini, gpt-5, gpt-5-mini...: models that take max_completion_tokens."""
     return _REASONING_MODEL.match(model.lower()) is not None
+
+
+def capped(route: Route) -> Route:
+    """``route`` with the body's output cap changed by admission (a budget)."""
+    kind = RouteKind.REWRITE if route.kind is RouteKind.PASSTHROUGH else route.kind
+    reasons = (*route.reasons, Reason.OUTPUT_CAPPED)
+    return attrs.evolve(route, kind=kind, reasons=reasons)
 
 
 def speaks(operation: Operation, spec: ProviderSpec) -> bool:

@@ -117,6 +117,9 @@ class UsageStore(Protocol):
     def count(self) -> int:
         """How many rows are stored."""
 
+    def spend(self, scope: str, start: datetime, end: datetime) -> int:
+        """Nano-dollars a budget scope spent in ``[start, end)``."""
+
     def ping(self) -> None:
         """Raise unless storage answers (and its schema is there): the readiness probe."""
 
@@ -314,6 +317,27 @@ class SQLUsageStore(abc.ABC):
         return self._run(lambda s: s.execute(sql, [self._dump_ts(cutoff)]), write=True)
 
     # -- reading -------------------------------------------------------------------------------
+
+    def spend(self, scope: str, start: datetime, end: datetime) -> int:
+        """Nano-dollars spent in ``[start, end)`` by a budget scope: ``path:/a`` (the user path
+        and its subtree) or ``key:<id>``. What a budget counter starts from when it is absent
+        (first use in its window, or after the shared state lost it). Rows without a price
+        count nothing."""
+        clauses = ["timestamp >= ?", "timestamp < ?"]
+        params: list[Any] = [self._dump_ts(start), self._dump_ts(end)]
+        kind, _, name = scope.partition(":")
+        if kind == "key":
+            clauses.append("key_id = ?")
+            params.append(name)
+        elif kind == "path" and name != "/":
+            prefix = name + "/"
+            clauses.append("(user_path = ? OR substr(user_path, 1, CAST(? AS INTEGER)) = ?)")
+            params += [name, len(prefix), prefix]
+        elif kind != "path":
+            raise ValueError(f"not a budget scope: {scope!r}")
+        sql = f"SELECT coalesce(sum(total_cost_nano), 0) FROM usage WHERE {' AND '.join(clauses)}"
+        rows = self._run(lambda s: s.fetch(sql, params), write=False)
+        return int(rows[0][0])
 
     def _where(self, q: UsageQuery, *, log_filters: bool = False) -> tuple[str, list[Any]]:
         clauses = ["timestamp >= ?", "timestamp < ?"]

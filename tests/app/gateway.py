@@ -27,7 +27,7 @@ class Gateway:
     url: str  # base URL including /v1
     mock: MockUpstream
     usage: MemoryUsageSink
-    app: GatewayApp | None = None  # for tests that plug a stage into its runtime
+    app: GatewayApp
 
     def sdk(self, **kwargs: object) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(

@@ -16,6 +16,7 @@ from gomodel.serve import serve_gateway
 from gomodel.testing import MockUpstream, memory_transport
 from gomodel.usage.record import MemoryUsageSink
 from tests.app.gateway import Gateway, start_gateway
+from tests.conftest import VIRTUAL_TIME_ENV
 
 MESSAGES = b'"messages": [{"role": "user", "content": "hi"}]'
 
@@ -98,7 +99,7 @@ async def test_slow_body_is_408(tmp_path: Path, autojump_clock: trio.testing.Moc
             "OPENAI_API_KEY": "k",
             "OPENAI_MODELS": "gpt-4o",
             "BODY_READ_TIMEOUT": "10",
-            "AUTH_KEYS_ENABLED": "false",  # no storage thread in virtual time
+            **VIRTUAL_TIME_ENV,
         },
         cwd=tmp_path,
     )

@@ -12,9 +12,9 @@ from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.testing import MockUpstream, Reply, memory_transport
 from gomodel.usage.record import MemoryUsageSink
+from tests.conftest import VIRTUAL_TIME_ENV
 
-# These run in virtual time: managed keys would poll storage from a worker thread.
-_NO_KEYS = {"AUTH_KEYS_ENABLED": "false"}
+_NO_KEYS = VIRTUAL_TIME_ENV
 
 
 async def _catalog_ids(app: GatewayApp) -> list[str]:
@@ -112,12 +112,14 @@ async def test_serving_does_not_wait_for_the_list(
 
 
 async def test_usage_disabled_opens_no_storage(tmp_path: Path) -> None:
-    """USAGE_ENABLED=false (and no managed keys): no storage is opened, no recorder runs,
-    nothing is written."""
+    """USAGE_ENABLED=false (and no managed keys, budgets or rate limits): no storage is
+    opened, no recorder runs, nothing is written."""
     config = load_config(
         {
             "USAGE_ENABLED": "false",
             "AUTH_KEYS_ENABLED": "false",
+            "BUDGETS_ENABLED": "false",
+            "RATE_LIMITS_ENABLED": "false",
             "SQLITE_PATH": str(tmp_path / "u.db"),
         },
         cwd=tmp_path,

@@ -24,6 +24,7 @@ from gomodel.providers.transport import UpstreamTransport
 from gomodel.testing import MockUpstream, Reply, memory_transport
 from gomodel.usage.record import MemoryUsageSink, UsageRecord
 from gomodel.wire.sse import SSEDecoder
+from tests.conftest import VIRTUAL_TIME_ENV
 
 
 @attrs.define
@@ -142,10 +143,7 @@ async def open_harness(
     if models_reply is not None:
         mock.script(models_reply, path="/models")
     usage = MemoryUsageSink()
-    # Managed keys poll storage from a worker thread; in virtual time there is nothing to poll.
-    config = load_config(
-        {**provider_env, "AUTH_KEYS_ENABLED": "false", **(env or {})}, cwd=tmp_path
-    )
+    config = load_config({**provider_env, **VIRTUAL_TIME_ENV, **(env or {})}, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
             config,
