@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import attrs
 import httpx
 import orjson
 import pytest
 import trio
 
-from gomodel.errors import RateLimited
-from gomodel.pipeline.context import RequestContext
-from gomodel.pipeline.plan import Plan
 from gomodel.testing import MockUpstream, Reply
 from gomodel.testing._anthropic import anthropic_error_reply
 from tests.app.gateway import MASTER_KEY, Gateway, start_gateway
@@ -249,42 +245,6 @@ async def test_route_table_errors_speak_anthropic_under_messages(
     for response in (chat_unknown, near_miss):
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "unknown_route"
-
-
-@attrs.frozen
-class _Refuse:
-    async def admit(self, ctx: RequestContext, plan: Plan) -> Plan:
-        raise RateLimited("too many requests for this key", headers={"retry-after": "7"})
-
-
-async def test_admission_refusal_is_rendered_in_the_surface_envelope(
-    nursery: trio.Nursery, tmp_path: Path
-) -> None:
-    """A stage that refuses (rate limits) is rendered by the path's envelope, not by the stage:
-    Anthropic's rate_limit_error here, OpenAI's on chat; retry-after kept on both."""
-    gw = await _claude(nursery, tmp_path)
-    assert gw.app is not None and gw.app.runtime is not None
-    runtime = gw.app.runtime
-    runtime.stages = attrs.evolve(runtime.stages, admission=_Refuse())
-
-    def run() -> None:
-        with anthropic.Anthropic(
-            base_url=gw.url.removesuffix("/v1"), api_key=MASTER_KEY, max_retries=0
-        ) as client:
-            client.messages.create(model=CLAUDE, max_tokens=9, messages=HI)
-
-    with pytest.raises(anthropic.RateLimitError) as info:
-        await trio.to_thread.run_sync(run)
-    assert info.value.response.headers["retry-after"] == "7"
-    assert info.value.body == {
-        "type": "error",
-        "error": {"type": "rate_limit_error", "message": "too many requests for this key"},
-    }
-    async with gw.http() as client:
-        chat = await client.post("/chat/completions", json={"model": CLAUDE, "messages": HI})
-    assert chat.status_code == 429
-    assert chat.json()["error"]["type"] == "rate_limit_error"
-    assert chat.headers["retry-after"] == "7"
 
 
 @pytest.mark.parametrize(
