@@ -1,7 +1,7 @@
 """Errors on ``/v1/messages`` are Anthropic's: ``{"type": "error", "error": {"type", "message"}}``
 with Anthropic's statuses, whoever raised them (authentication and body limits before the
-handler, the route table, admission, the handler, the provider); bad input never reaches the
-provider. The other paths keep OpenAI's envelope."""
+handler, the route table, the handler, the provider; admission's in test_messages_limits.py);
+bad input never reaches the provider. The other paths keep OpenAI's envelope."""
 
 from __future__ import annotations
 
