@@ -56,7 +56,14 @@ def test_every_cell_measured_without_errors(smoke: Smoke) -> None:
                     expected.append((workload, concurrency, "hello", workers))
                     expected.append((workload, concurrency, "gomodel-metrics", workers))
                     expected.append((workload, concurrency, "gomodel-audit", workers))
-    assert set(options["workloads"]) == {"chat", "stream", "translated", "responses"}
+    assert set(options["workloads"]) == {
+        "chat",
+        "stream",
+        "translated",
+        "responses",
+        "messages",
+        "messages_translated",
+    }
     for key in expected:
         assert key in cells, f"no measurement for {key}"
         wrk = cells[key]["wrk"]
@@ -70,7 +77,7 @@ def test_streams_have_ttfb(smoke: Smoke) -> None:
     ttfb = {
         (t["workload"], t["concurrency"], t["target"], t["workers"]): t for t in results["ttfb"]
     }
-    for workload in ("stream", "translated", "responses"):
+    for workload in ("stream", "translated", "responses", "messages", "messages_translated"):
         for concurrency in options["concurrency"]:
             keys = [(workload, concurrency, "direct", None)]
             keys += [(workload, concurrency, "gomodel", w) for w in options["workers"]]
@@ -88,6 +95,8 @@ def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
         routes = {check["workload"]: check["route"] for check in run["checks"]}
         assert routes["stream"] == "passthrough"
         assert routes["translated"].startswith("translate")
+        assert routes["messages"] == "passthrough"
+        assert routes["messages_translated"].startswith("translate")
     assert all(s > 0 for s in results["startup_s"]["gomodel"])
     assert all(s > 0 for s in results["startup_s"]["hello"])
     assert results["disconnect"]["samples"] > 0
@@ -102,3 +111,4 @@ def test_markdown_report(smoke: Smoke) -> None:
     assert "## Time to first byte" in report
     assert "## Targets" in report
     assert "added TTFB over direct" in report and "RSS <=" in report and "startup <" in report
+    assert "fast-path Messages >= 1.3x translated Messages throughput" in report

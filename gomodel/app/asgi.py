@@ -17,7 +17,7 @@ import orjson
 import trio
 
 from gomodel.app.render import send_error
-from gomodel.app.routes import PREFIXES, PUBLIC, ROUTES
+from gomodel.app.routes import PREFIXES, PUBLIC, ROUTES, envelope_for
 from gomodel.app.runtime import Runtime, open_runtime
 from gomodel.config import Config
 from gomodel.errors import (
@@ -119,6 +119,7 @@ class GatewayApp:
         received = asgi_headers(scope)
         request_id = ensure_request_id(header(received, b"x-request-id"))
         headers = [(b"x-request-id", request_id.encode())]
+        envelope = envelope_for(scope["path"])  # whose error envelope every error here is in
         ctx: RequestContext | None = None
         try:
             method, path = scope["method"], scope["path"]
@@ -169,14 +170,14 @@ class GatewayApp:
                     "invalid request body: nested too deeply to be forwarded (at most 254 levels)",
                     code="body_too_deep",
                 )
-                await send_error(send, error, ctx.headers if ctx is not None else headers)
+                await send_error(send, error, ctx.headers if ctx is not None else headers, envelope)
         except GatewayError as error:
             if ctx is not None and ctx.started:
                 log.warning(
                     "request_id=%s failed after the response started: %r", request_id, error
                 )
                 return
-            await send_error(send, error, ctx.headers if ctx is not None else headers)
+            await send_error(send, error, ctx.headers if ctx is not None else headers, envelope)
         except Exception:
             log.exception("request_id=%s unexpected error", request_id)
             if ctx is None or not ctx.started:
@@ -184,6 +185,7 @@ class GatewayApp:
                     send,
                     GatewayError("an unexpected error occurred", code="internal_error"),
                     headers,
+                    envelope,
                 )
 
 

@@ -26,15 +26,18 @@ from gomodel.app.admin_limits import (
 )
 from gomodel.app.basic import health, list_models, ready
 from gomodel.app.chat import chat_completions
+from gomodel.app.count_tokens import count_tokens
 from gomodel.app.embeddings import embeddings
+from gomodel.app.messages import messages
 from gomodel.app.passthrough import PREFIX, passthrough
+from gomodel.app.render import Envelope
 from gomodel.app.responses import responses
 from gomodel.app.responses_lifecycle import PREFIX as RESPONSES_PREFIX
 from gomodel.app.responses_lifecycle import response_lifecycle
 from gomodel.app.usage_self import own_usage
 from gomodel.pipeline.context import Handler
 
-__all__ = ["PREFIXES", "PUBLIC", "ROUTES"]
+__all__ = ["ENVELOPES", "PREFIXES", "PUBLIC", "ROUTES", "envelope_for"]
 
 ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": health},
@@ -44,6 +47,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/embeddings": {"POST": embeddings},
     "/v1/responses": {"POST": responses},
     "/v1/usage": {"GET": own_usage},
+    "/v1/messages": {"POST": messages},
+    "/v1/messages/count_tokens": {"POST": count_tokens},
     "/admin/api/v1/usage/summary": {"GET": usage_summary},
     "/admin/api/v1/usage/daily": {"GET": usage_daily},
     "/admin/api/v1/usage/models": {"GET": usage_models},
@@ -72,3 +77,16 @@ PREFIXES: tuple[tuple[str, Handler], ...] = (
 
 # Paths served without authentication.
 PUBLIC = frozenset({"/health", "/ready"})
+
+# The paths that speak another API than OpenAI's, with everything under them: every error on
+# them (authentication, body limits, unknown routes and methods, the handler's own) is rendered
+# in that API's envelope (gomodel.app.render). Every other path speaks OpenAI's.
+ENVELOPES: tuple[tuple[str, Envelope], ...] = (("/v1/messages", Envelope.ANTHROPIC),)
+
+
+def envelope_for(path: str) -> Envelope:
+    """The error envelope ``path`` speaks."""
+    for prefix, envelope in ENVELOPES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return envelope
+    return Envelope.OPENAI

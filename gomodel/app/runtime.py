@@ -187,7 +187,11 @@ async def open_runtime(
             usage=sink,
             store=store,
             deadlines=Deadlines.from_config(config),
-            policy=Policy(config.usage_enabled, config.enforce_returning_usage_data),
+            policy=Policy(
+                config.usage_enabled,
+                config.enforce_returning_usage_data,
+                default_max_tokens=config.anthropic_default_max_tokens or None,
+            ),
             stages=Stages(
                 authenticator=Credentials(
                     config.master_key.encode() if config.master_key else None, auth_keys

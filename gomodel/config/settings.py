@@ -249,6 +249,10 @@ class Config:
         text(check_postgres_url, mask_url, secret=True), None,
         "the PostgreSQL database (postgresql://...); required with STORAGE_TYPE=postgresql",
     )
+    anthropic_default_max_tokens: int = setting(
+        "ANTHROPIC_DEFAULT_MAX_TOKENS", "anthropic.default_max_tokens", integer(0, 2**31 - 1),
+        4096, "max_tokens for /v1/messages requests without one; 0: such requests get a 400",
+    )
     openrouter_site_url: str | None = setting(
         "OPENROUTER_SITE_URL", "openrouter.site_url", _HEADER, None,
         "HTTP-Referer sent to OpenRouter; none when not set",

@@ -6,7 +6,7 @@ Every surface (chat, Responses, embeddings, passthrough) turns a request into a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import httpx
@@ -81,12 +81,19 @@ class Target:
         answer: Callable[[UnaryResult], Answer],
         stage: Callable[[], StreamStage] | None = None,
         finished: Callable[[Outcome], None] = _nothing,
+        error_event: ErrorEvent = error_event,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Plan:
-        """The plan that POSTs ``body`` to ``url`` (``stage`` only matters for a stream)."""
+        """The plan that POSTs ``body`` to ``url`` (``stage`` only matters for a stream).
+
+        ``headers`` are the client's headers the provider is also sent (Anthropic's version
+        and beta switches); each replaces the provider's own header of that name."""
         stream = self.semantics.stream
         request = self.provider.build_request(
             "POST", url, body=body, request_id=self.request_id, stream=stream
         )
+        for name, value in headers:
+            request.headers[name] = value
         return Plan(
             endpoint,
             self.semantics,
@@ -96,6 +103,7 @@ class Target:
             request,
             answer,
             stage if stream else None,
+            error_event=error_event,
             finished=finished,
             admitted=self.admitted,
         )

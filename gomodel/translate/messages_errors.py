@@ -12,6 +12,10 @@ otherwise the status decides, by Anthropic's documented list (:data:`ERROR_TYPES
 ``timeout_error``. Any other 4xx is ``invalid_request_error`` (Anthropic says it uses that
 type for unlisted 4xx statuses), any other status ``api_error``.
 
+The envelope has no ``param``: a field the error names (``messages[0].content[1].type``) is put
+in front of the message, as Anthropic names the field in its own messages, unless the message
+already says it.
+
 Pure: no trio, httpx or hypercorn.
 """
 
@@ -54,10 +58,10 @@ def anthropic_error_type(error: GatewayError) -> str:
 
 def anthropic_envelope(error: GatewayError) -> dict[str, Any]:
     """The Anthropic error body for ``error``: ``{"type": "error", "error": {type, message}}``."""
-    return {
-        "type": "error",
-        "error": {"type": anthropic_error_type(error), "message": error.message},
-    }
+    message = error.message
+    if error.param and error.param not in message:
+        message = f"{error.param}: {message}"
+    return {"type": "error", "error": {"type": anthropic_error_type(error), "message": message}}
 
 
 def anthropic_error_event(error: GatewayError) -> bytes:

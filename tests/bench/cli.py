@@ -1,5 +1,6 @@
 """``python -m tests.bench [--duration S] [--concurrency 1,10,50] [--workers 1,2]
-[--workloads chat,stream,translated,responses] [--with-litellm] [--smoke] [--out PATH]``.
+[--workloads chat,stream,translated,responses,messages,messages_translated] [--with-litellm]
+[--smoke] [--out PATH]``.
 
 Exit status: 0 whenever the bench ran, whatever the numbers; 1 when it could not measure (a
 workload failed its check, a server did not start); 2 for bad arguments or a missing wrk.

@@ -12,7 +12,7 @@ from tests.bench.ttfb import TtfbResult
 __all__ = ["markdown", "table_rows"]
 
 DASH = "-"
-STREAMS = ("stream", "translated", "responses")
+STREAMS = ("stream", "translated", "responses", "messages", "messages_translated")
 
 
 def _num(value: float | None, fmt: str = ",.0f") -> str:

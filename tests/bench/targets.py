@@ -141,8 +141,15 @@ def evaluate(results: Results) -> list[Target]:
             _rps_ratio(results, ("chat", variant), ("chat", "gomodel")),
             threshold,
         )
+    targets += _per_concurrency(
+        results,
+        f"fast-path Messages >= {FAST_PATH_FACTOR:g}x translated Messages throughput",
+        "gomodel messages / messages_translated",
+        _rps_ratio(results, ("messages", "gomodel"), ("messages_translated", "gomodel")),
+        FAST_PATH_FACTOR,
+    )
     workers = target_workers(results)
-    for workload in ("stream", "translated", "responses"):
+    for workload in ("stream", "translated", "responses", "messages", "messages_translated"):
         gateway = results.ttfb_of(workload, 1, "gomodel", workers)
         direct = results.ttfb_of(workload, 1, "direct", None)
         added = None if gateway is None or direct is None else gateway.p50_ms - direct.p50_ms

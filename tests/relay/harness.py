@@ -91,9 +91,10 @@ class Harness:
     nursery: trio.Nursery
 
     async def request(
-        self, doc: dict[str, Any], *, more_body: bool = False
+        self, doc: dict[str, Any], *, more_body: bool = False, path: str = "/v1/chat/completions"
     ) -> tuple[FakeServer, trio.CancelScope]:
-        """Start one request; returns its fake server and the scope the app runs in."""
+        """Start one request (to ``path``); returns its fake server and the scope the app runs
+        in."""
         server = FakeServer.new()
         await server.inbox.send(
             {"type": "http.request", "body": orjson.dumps(doc), "more_body": more_body}
@@ -101,7 +102,7 @@ class Harness:
         scope = {
             "type": "http",
             "method": "POST",
-            "path": "/v1/chat/completions",
+            "path": path,
             "query_string": b"",
             "headers": [(b"content-type", b"application/json")],
             "client": ("127.0.0.1", 5555),

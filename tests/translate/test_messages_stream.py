@@ -432,10 +432,21 @@ def test_late_arguments_for_an_ended_call_are_an_error() -> None:
 )
 def test_error_types(error: GatewayError, kind: str) -> None:
     assert anthropic_error_type(error) == kind
+    message = f"{error.param}: {error.message}" if error.param else error.message
     assert anthropic_envelope(error) == {
         "type": "error",
-        "error": {"type": kind, "message": error.message},
+        "error": {"type": kind, "message": message},
     }
+
+
+def test_the_field_an_error_names_leads_its_message() -> None:
+    """Anthropic's envelope has no param: the field goes in front, unless already said."""
+    unnamed = InvalidRequest("content block type 'x' is not supported", param="messages[0].type")
+    named = InvalidRequest("invalid request body: max_tokens must be 1", param="max_tokens")
+    assert anthropic_envelope(unnamed)["error"]["message"] == (
+        "messages[0].type: content block type 'x' is not supported"
+    )
+    assert anthropic_envelope(named)["error"]["message"] == named.message
 
 
 def test_every_documented_status_has_a_type() -> None:
