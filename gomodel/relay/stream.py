@@ -110,6 +110,7 @@ class StreamRelay:
     termination: Termination | None = None
     error: GatewayError | None = None  # the failure (before the start: the caller renders it)
     started: bool = False
+    ended: bool = False  # the body's last message went out: nothing more may be sent
     first_byte_at: float | None = None
     upstream_seconds: float = 0.0
 
@@ -136,7 +137,7 @@ class StreamRelay:
                 raise
             # Cancelled from outside: the server is shutting down with this stream in flight.
             self._terminate(Termination.SHUTDOWN)
-            if self.started:
+            if self.started and not self.ended:
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     shutdown = UpstreamError("the gateway is shutting down", code="server_shutdown")
                     final = self.error_event(shutdown)
@@ -336,6 +337,7 @@ class StreamRelay:
             # integration suite.
             with trio.CancelScope(shield=True):
                 await self._send_body(b"", more_body=False)
+            self.ended = True
 
     async def _send_body(self, body: bytes, *, more_body: bool = True) -> None:
         if not self.started:
