@@ -67,7 +67,7 @@ from gomodel.translate.messages_response import (
     tool_use_id,
 )
 from gomodel.translate.responses_output import reasoning_text
-from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult
+from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult, event_object
 from gomodel.usage.extract import Usage
 from gomodel.wire.sse import Event, encode_event
 
@@ -118,13 +118,9 @@ class ChatToMessagesStream:
             return None
         if event.is_done:
             return self.feed_chunk(DONE_CHUNK)
-        try:
-            chunk = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if not isinstance(chunk, dict):
-            message = f"{self.provider_name} sent a stream event that is not a JSON object"
-            self.error = UpstreamError(message, code="malformed_stream")
+        chunk = event_object(event, self.provider_name)
+        if isinstance(chunk, GatewayError):
+            self.error = chunk
             return None
         return self.feed_chunk(chunk)
 

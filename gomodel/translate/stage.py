@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
+import orjson
 
-from gomodel.errors import GatewayError
+from gomodel.errors import GatewayError, UpstreamError
 from gomodel.usage.extract import Usage
 from gomodel.wire.sse import Event
 
@@ -40,6 +41,7 @@ __all__ = [
     "StreamStage",
     "Tapped",
     "Verbatim",
+    "event_object",
 ]
 
 
@@ -94,6 +96,20 @@ class ChunkSink(StreamStage, Protocol):
 
     def feed_chunk(self, chunk: Chunk) -> bytes | None:
         """What the client gets for one chat chunk (``DONE_CHUNK`` for ``[DONE]``)."""
+
+
+def event_object(event: Event, provider: str) -> dict[str, Any] | GatewayError:
+    """The JSON object an event's ``data`` holds, or the error for a provider that sent
+    something else (every stream engine treats that as a failure of the provider)."""
+    assert event.data is not None
+    try:
+        payload = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict):
+        return payload
+    message = f"{provider} sent a stream event that is not a JSON object"
+    return UpstreamError(message, code="malformed_stream")
 
 
 @attrs.define
