@@ -29,6 +29,8 @@ PURE = [
     "usage/row.py",
     "storage/queries.py",
     "storage/spill.py",
+    "storage/sql.py",
+    "storage/usage_schema.py",
     "app/admin_query.py",
     "pipeline/outcome.py",
     "keys/__init__.py",

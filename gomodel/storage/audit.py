@@ -10,7 +10,6 @@ canonical UUID text / uuid), so the cursor means the same in both.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,8 @@ import orjson
 from gomodel.audit.entry import COLUMNS, AuditEntry
 from gomodel.audit.query import AuditQuery, Cursor, encode_cursor
 from gomodel.errors import ConfigError
-from gomodel.storage.base import Migration, Session, SQLUsageStore
+from gomodel.storage.base import SQLUsageStore
+from gomodel.storage.sql import Migration, Session, multi_row_inserts
 
 __all__ = ["COMPONENT", "MIGRATIONS", "SQLAuditStore", "open_audit_store"]
 
@@ -70,18 +70,6 @@ MIGRATIONS = (
     ),
 )
 
-# 200 entries of 28 values stays far below both backends' limits on bound parameters.
-ROWS_PER_STATEMENT = 200
-
-
-@functools.lru_cache(maxsize=8)
-def _insert_sql(rows: int) -> str:
-    one = f"({', '.join('?' * len(COLUMNS))})"
-    return (
-        f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES {', '.join([one] * rows)} "
-        "ON CONFLICT (id) DO NOTHING"
-    )
-
 
 class SQLAuditStore:
     """The audit log on a SQL backend (which it owns and closes)."""
@@ -104,11 +92,8 @@ class SQLAuditStore:
         return [v[column] for column in COLUMNS]
 
     def insert(self, entries: Sequence[AuditEntry]) -> None:
-        statements = []
-        for start in range(0, len(entries), ROWS_PER_STATEMENT):
-            chunk = entries[start : start + ROWS_PER_STATEMENT]
-            params = [value for entry in chunk for value in self._values(entry)]
-            statements.append((_insert_sql(len(chunk)), params))
+        values = [self._values(entry) for entry in entries]
+        statements = multi_row_inserts("audit_log", COLUMNS, values)
 
         def work(session: Session) -> None:
             for sql, params in statements:

@@ -19,7 +19,8 @@ import attrs
 
 from gomodel.errors import ConfigError, UpstreamUnavailable
 from gomodel.limits.model import Limit, Metric, Period
-from gomodel.storage.base import Migration, Session, SQLUsageStore
+from gomodel.storage.base import SQLUsageStore
+from gomodel.storage.sql import Migration, Session
 
 __all__ = ["RuleSnapshot", "RuleStore", "SQLRuleStore", "open_rule_store"]
 
