@@ -78,7 +78,7 @@ def _gateway(config: Config) -> Callable[..., Awaitable[None]]:
     """``serve_gateway`` for ``config`` as the CLI runs it (until SIGINT or SIGTERM, with the
     configured keep-alive and grace period), to pass to ``nursery.start``."""
     from gomodel.app.asgi import GatewayApp
-    from gomodel.serve import serve_gateway, wait_for_signal
+    from gomodel.serve import ServerSettings, serve_gateway, wait_for_signal
 
     return partial(
         serve_gateway,
@@ -86,8 +86,7 @@ def _gateway(config: Config) -> Callable[..., Awaitable[None]]:
         config.host,
         config.port,
         shutdown_trigger=wait_for_signal,
-        keep_alive_timeout=config.keep_alive_timeout,
-        graceful_timeout=config.shutdown_grace_period,
+        settings=ServerSettings.from_config(config),
     )
 
 
@@ -124,18 +123,8 @@ async def _run_demo(config: Config) -> None:
 
 
 def _run_workers(config: Config, workers: int, config_path: str | None) -> int:
-    from hypercorn.run import run
-
-    from gomodel.serve import hypercorn_config
+    from gomodel.serve import run_workers
 
     if config_path:  # each worker process loads the configuration again from the environment
         os.environ["GOMODEL_CONFIG"] = os.path.abspath(config_path)
-    hconfig = hypercorn_config(
-        config.host,
-        config.port,
-        workers=workers,
-        keep_alive_timeout=config.keep_alive_timeout,
-        graceful_timeout=config.shutdown_grace_period,
-    )
-    hconfig.application_path = "gomodel.asgi:app"
-    return run(hconfig)
+    return run_workers(config, workers)

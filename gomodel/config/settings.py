@@ -103,6 +103,14 @@ class Config:
         "GOMODEL_MASTER_KEY", "server.master_key", _SECRET, None,
         "clients must send it as a bearer token; no authentication when not set",
     )
+    header_read_timeout: float = setting(
+        "HEADER_READ_TIMEOUT", "server.header_read_timeout", DURATION, 10.0,
+        "a request head must arrive within this (the connection is closed past it)",
+    )
+    client_send_timeout: float = setting(
+        "CLIENT_SEND_TIMEOUT", "server.client_send_timeout", DURATION, 90.0,
+        "one write to a client that reads nothing may wait this long (then it is cut off)",
+    )
     body_size_limit: int = setting(
         "BODY_SIZE_LIMIT", "server.body_size_limit", size(KiB, 100 * MiB), 10 * MiB,
         "largest request body accepted (413 past it)",
