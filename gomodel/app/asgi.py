@@ -27,6 +27,7 @@ from gomodel.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     UpstreamUnavailable,
 )
 from gomodel.ingress.snapshot import (
@@ -63,6 +64,7 @@ class GatewayApp:
         self._transport_factory = transport_factory
         self._usage = usage
         self.runtime: Runtime | None = None
+        self.in_flight = 0  # requests being served now, probes aside (MAX_CONCURRENT_REQUESTS)
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Runtime]:
@@ -111,6 +113,7 @@ class GatewayApp:
         request_id = ensure_request_id(header(received, b"x-request-id"))
         headers = [(b"x-request-id", request_id.encode())]
         ctx: RequestContext | None = None
+        admitted = False
         try:
             method, path = scope["method"], scope["path"]
             methods = ROUTES.get(path)
@@ -132,7 +135,12 @@ class GatewayApp:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
             principal = None
             if path not in PUBLIC:
+                config = runtime.config
                 principal = await runtime.stages.authenticator.authenticate(received)
+                if self.in_flight >= config.max_concurrent_requests:
+                    raise _overloaded(config.max_concurrent_requests)
+                self.in_flight += 1
+                admitted = True
             body = b""
             if method in _METHODS_WITH_BODY:
                 body = await _read_body(received, receive, runtime)
@@ -170,6 +178,18 @@ class GatewayApp:
                     GatewayError("an unexpected error occurred", code="internal_error"),
                     headers,
                 )
+        finally:
+            if admitted:
+                self.in_flight -= 1
+
+
+def _overloaded(limit: int) -> Overloaded:
+    return Overloaded(
+        f"the gateway is serving its limit of {limit} concurrent requests "
+        "(MAX_CONCURRENT_REQUESTS); retry shortly",
+        code="server_overloaded",
+        headers={"retry-after": "1"},
+    )
 
 
 async def _read_body(headers: Headers, receive: Receive, runtime: Runtime) -> bytes:

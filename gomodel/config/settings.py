@@ -103,6 +103,10 @@ class Config:
         "GOMODEL_MASTER_KEY", "server.master_key", _SECRET, None,
         "clients must send it as a bearer token; no authentication when not set",
     )
+    max_concurrent_requests: int = setting(
+        "MAX_CONCURRENT_REQUESTS", "server.max_concurrent_requests", integer(1), 1000,
+        "requests in progress at once, probes aside (503 past it)",
+    )
     header_read_timeout: float = setting(
         "HEADER_READ_TIMEOUT", "server.header_read_timeout", DURATION, 10.0,
         "a request head must arrive within this (the connection is closed past it)",
@@ -162,6 +166,10 @@ class Config:
     stream_max_event_bytes: int = setting(
         "STREAM_MAX_EVENT_SIZE", "http.stream_max_event_size", size(KiB, 64 * MiB), 1 * MiB,
         "largest server-sent event accepted from a provider",
+    )
+    upstream_max_body_size: int = setting(
+        "UPSTREAM_MAX_BODY_SIZE", "http.upstream_max_body_size", size(64 * KiB, 1024 * MiB),
+        16 * MiB, "largest non-streamed upstream answer held in memory (502 past it)",
     )
     cache_refresh_interval: float = setting(
         "CACHE_REFRESH_INTERVAL", "cache.model.refresh_interval", DURATION, 3600.0,
