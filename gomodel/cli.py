@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--config", help="YAML config file (default: config.yaml if present)")
         if name == "check-config":
             continue
-        command.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+        command.add_argument(
+            "--host", help="address to listen on (default: $GOMODEL_HOST, else 127.0.0.1)"
+        )
         command.add_argument("--port", type=int, help="port (default: $PORT, else 8080)")
         if name == "serve":
             command.add_argument("--workers", type=int, default=1, help="worker processes")

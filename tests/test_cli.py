@@ -125,19 +125,23 @@ async def _stop(process: trio.Process) -> int:
 
 
 async def test_demo_answers_the_sdk(tmp_path: Path) -> None:
-    """`gomodel demo` starts a gateway and a mock provider; the SDK gets an answer; SIGTERM
-    stops it cleanly."""
+    """`gomodel demo` as the README runs it (no key, no address) starts a gateway and a mock
+    provider on this machine only (127.0.0.1, not every interface); the SDK gets an answer;
+    SIGTERM stops it cleanly."""
     port = _free_port()
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gomodel", "demo", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    stdout = tmp_path / "stdout"
+    with stdout.open("wb") as out:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "gomodel", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_healthy(url)
+        assert f"gateway on {url}," in stdout.read_text()
 
         def ask() -> str | None:
             with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as sdk:

@@ -28,8 +28,11 @@ from gomodel.errors import (
     MethodNotAllowed,
     NotFound,
     Overloaded,
+    PermissionDenied,
     UpstreamUnavailable,
 )
+from gomodel.ingress.auth import AuthMethod
+from gomodel.ingress.forwarded import is_local_client
 from gomodel.ingress.snapshot import (
     Headers,
     RequestSnapshot,
@@ -137,6 +140,8 @@ class GatewayApp:
             if path not in PUBLIC:
                 config = runtime.config
                 principal = await runtime.stages.authenticator.authenticate(received)
+                if principal.method is AuthMethod.NONE and not config.allow_unauthenticated:
+                    _only_local(scope, received, config)
                 if self.in_flight >= config.max_concurrent_requests:
                     raise _overloaded(config.max_concurrent_requests)
                 self.in_flight += 1
@@ -181,6 +186,19 @@ class GatewayApp:
         finally:
             if admitted:
                 self.in_flight -= 1
+
+
+def _only_local(scope: dict[str, Any], headers: Headers, config: Config) -> None:
+    """With no master key, only clients on this machine are served (unless
+    GOMODEL_ALLOW_UNAUTHENTICATED): docs/security.md, "Open by default? No"."""
+    client = scope.get("client")
+    peer = str(client[0]) if isinstance(client, list | tuple) and client else None
+    if not is_local_client(peer, headers, config.trusted_proxy_hops):
+        raise PermissionDenied(
+            "this gateway has no GOMODEL_MASTER_KEY and serves only clients on its own machine; "
+            "set GOMODEL_MASTER_KEY (or GOMODEL_ALLOW_UNAUTHENTICATED=true to serve everyone)",
+            code="unauthenticated_remote_client",
+        )
 
 
 def _overloaded(limit: int) -> Overloaded:
@@ -238,7 +256,13 @@ def _log_startup(config: Config) -> None:
     else:
         names = ", ".join(f"{p.name} ({p.type})" for p in config.providers)
         log.info("providers: %s", names)
-    if not config.master_key:
+    if not config.master_key and config.allow_unauthenticated:
         log.warning(
-            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication"
+            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication "
+            "from anyone who can reach it (GOMODEL_ALLOW_UNAUTHENTICATED=true)"
+        )
+    elif not config.master_key:
+        log.warning(
+            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication, "
+            "from clients on this machine only; others get 403"
         )

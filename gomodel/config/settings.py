@@ -97,11 +97,18 @@ class Config:
     """
 
     # fmt: off
-    host: str = setting("GOMODEL_HOST", "server.host", _HOST, "0.0.0.0", "address to listen on")
+    host: str = setting(
+        "GOMODEL_HOST", "server.host", _HOST, "127.0.0.1",
+        "address to listen on; 0.0.0.0 (or ::) serves other machines",
+    )
     port: int = setting("PORT", "server.port", integer(1, 65535), 8080, "TCP port to listen on")
     master_key: str | None = setting(
         "GOMODEL_MASTER_KEY", "server.master_key", _SECRET, None,
         "clients must send it as a bearer token; no authentication when not set",
+    )
+    allow_unauthenticated: bool = setting(
+        "GOMODEL_ALLOW_UNAUTHENTICATED", "server.allow_unauthenticated", BOOL, False,
+        "with no master key, serve clients on other machines too (else loopback only)",
     )
     max_concurrent_requests: int = setting(
         "MAX_CONCURRENT_REQUESTS", "server.max_concurrent_requests", integer(1), 1000,
