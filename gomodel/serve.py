@@ -201,8 +201,16 @@ def run_workers(config: Config, workers: int) -> int:
     processes = [context.Process(target=_worker, args=(sockets, stop)) for _ in range(workers)]
     for process in processes:
         process.start()
+
+    def shutdown(*_: object) -> None:
+        stop.set()
+        # The workers close their copies when their shutdown starts; with this one closed too,
+        # the socket stops accepting at once (a proxy moves on instead of being reset later).
+        for sock in sockets:
+            sock.close()
+
     for name in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(name, lambda *_: stop.set())
+        signal.signal(name, shutdown)
     log.info("gomodel listening on %s (%d workers)", hconfig.bind[0], workers)
     code = 0
     running = list(processes)
