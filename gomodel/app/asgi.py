@@ -190,7 +190,7 @@ class GatewayApp:
 
 def _only_local(scope: dict[str, Any], headers: Headers, config: Config) -> None:
     """With no master key, only clients on this machine are served (unless
-    GOMODEL_ALLOW_UNAUTHENTICATED): docs/security.md, "Open by default? No"."""
+    GOMODEL_ALLOW_UNAUTHENTICATED): docs/security.md, "Without a master key"."""
     client = scope.get("client")
     peer = str(client[0]) if isinstance(client, list | tuple) and client else None
     if not is_local_client(peer, headers, config.trusted_proxy_hops):

@@ -1,5 +1,5 @@
 """Who reaches a gateway that has no master key: this machine's clients only, unless
-GOMODEL_ALLOW_UNAUTHENTICATED says everyone (docs/security.md, "Who can reach what").
+GOMODEL_ALLOW_UNAUTHENTICATED says everyone (docs/security.md, "Without a master key").
 
 The gateway runs on loopback behind an imagined local nginx (TRUSTED_PROXY_HOPS=1), so a client
 on another machine is one whose X-Forwarded-For entry is not a loopback address; the official
