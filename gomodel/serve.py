@@ -42,6 +42,8 @@ from gomodel.config import Config
 from gomodel.connections import ConnectionLimits, Connections
 
 __all__ = [
+    "GRACEFUL_TIMEOUT",
+    "KEEP_ALIVE_TIMEOUT",
     "LAST_WRITE",
     "ServerSettings",
     "hypercorn_config",
@@ -52,16 +54,20 @@ __all__ = [
 
 log = logging.getLogger("gomodel")
 
+# Longer than nginx's default upstream keepalive_timeout (60 s), so nginx never reuses a
+# connection hypercorn is closing (RELIABILITY.md §1.4, §3).
+KEEP_ALIVE_TIMEOUT = 75.0
+# Streams in flight get this long to finish after SIGTERM (SHUTDOWN_GRACE_PERIOD); then each
+# ends with a server_shutdown error event.
+GRACEFUL_TIMEOUT = 30.0
 # After the grace period, a stream still running writes its server_shutdown event within this.
 LAST_WRITE = 1.0
 
 
 @attrs.frozen
 class ServerSettings:
-    # Longer than nginx's default upstream keepalive_timeout (60 s), so nginx never reuses a
-    # connection hypercorn is closing (RELIABILITY.md §1.4, §3).
-    keep_alive_timeout: float = 75.0
-    graceful_timeout: float = 30.0  # SHUTDOWN_GRACE_PERIOD
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT
+    graceful_timeout: float = GRACEFUL_TIMEOUT
     limits: ConnectionLimits = attrs.field(factory=ConnectionLimits)
 
     @classmethod
