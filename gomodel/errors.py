@@ -13,6 +13,7 @@ its OpenAI error ``type``; ``gomodel.app.render`` is the only place that turns o
     │   └── ModelNotFound             404  code=model_not_found
     ├── MethodNotAllowed              405  invalid_request_error
     ├── RateLimited                   429  rate_limit_error    (retry_after kept)
+    ├── Overloaded                    503  server_error        (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502  provider_error      (status preserved from upstream)
         ├── UpstreamTimeout           504
         └── UpstreamUnavailable       503 (pool exhausted) / 502 (connect refused)
@@ -46,6 +47,7 @@ __all__ = [
     "MethodNotAllowed",
     "ModelNotFound",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
     "RateLimited",
     "RedisError",
@@ -144,6 +146,13 @@ class MethodNotAllowed(GatewayError):
 class RateLimited(GatewayError):
     status = 429
     error_type = "rate_limit_error"
+
+
+class Overloaded(GatewayError):
+    """The gateway itself is at capacity (not a provider): retry shortly."""
+
+    status = 503
+    error_type = "server_error"
 
 
 class UpstreamError(GatewayError):

@@ -27,8 +27,12 @@ from gomodel.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
+    PermissionDenied,
     UpstreamUnavailable,
 )
+from gomodel.ingress.auth import AuthMethod
+from gomodel.ingress.forwarded import is_local_client
 from gomodel.ingress.snapshot import (
     Headers,
     RequestSnapshot,
@@ -68,6 +72,7 @@ class GatewayApp:
         self._auth_keys = auth_keys
         self._span_processor = span_processor  # traces to a test's exporter (OTEL_ENABLED)
         self.runtime: Runtime | None = None
+        self.in_flight = 0  # requests being served now, probes aside (MAX_CONCURRENT_REQUESTS)
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Runtime]:
@@ -121,6 +126,7 @@ class GatewayApp:
         headers = [(b"x-request-id", request_id.encode())]
         envelope = envelope_for(scope["path"])  # whose error envelope every error here is in
         ctx: RequestContext | None = None
+        admitted = False
         try:
             method, path = scope["method"], scope["path"]
             methods: Mapping[str, Handler] | None = ROUTES.get(path)
@@ -146,9 +152,16 @@ class GatewayApp:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
             principal = None
             if path not in PUBLIC and not (own and path in own):
+                config = runtime.config
                 principal = await runtime.stages.authenticator.authenticate(
                     received, admin=path.startswith("/admin/")
                 )
+                if principal.method is AuthMethod.NONE and not config.allow_unauthenticated:
+                    _only_local(scope, received, config)
+                if self.in_flight >= config.max_concurrent_requests:
+                    raise _overloaded(config.max_concurrent_requests)
+                self.in_flight += 1
+                admitted = True
             body = b""
             if method in _METHODS_WITH_BODY:
                 body = await _read_body(received, receive, runtime)
@@ -187,6 +200,31 @@ class GatewayApp:
                     headers,
                     envelope,
                 )
+        finally:
+            if admitted:
+                self.in_flight -= 1
+
+
+def _only_local(scope: dict[str, Any], headers: Headers, config: Config) -> None:
+    """With no master key, only clients on this machine are served (unless
+    GOMODEL_ALLOW_UNAUTHENTICATED): docs/security.md, "Without a master key"."""
+    client = scope.get("client")
+    peer = str(client[0]) if isinstance(client, list | tuple) and client else None
+    if not is_local_client(peer, headers, config.trusted_proxy_hops):
+        raise PermissionDenied(
+            "this gateway has no GOMODEL_MASTER_KEY and serves only clients on its own machine; "
+            "set GOMODEL_MASTER_KEY (or GOMODEL_ALLOW_UNAUTHENTICATED=true to serve everyone)",
+            code="unauthenticated_remote_client",
+        )
+
+
+def _overloaded(limit: int) -> Overloaded:
+    return Overloaded(
+        f"the gateway is serving its limit of {limit} concurrent requests "
+        "(MAX_CONCURRENT_REQUESTS); retry shortly",
+        code="server_overloaded",
+        headers={"retry-after": "1"},
+    )
 
 
 async def _read_body(headers: Headers, receive: Receive, runtime: Runtime) -> bytes:
@@ -235,7 +273,13 @@ def _log_startup(config: Config) -> None:
     else:
         names = ", ".join(f"{p.name} ({p.type})" for p in config.providers)
         log.info("providers: %s", names)
-    if not config.master_key:
+    if not config.master_key and config.allow_unauthenticated:
         log.warning(
-            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication"
+            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication "
+            "from anyone who can reach it (GOMODEL_ALLOW_UNAUTHENTICATED=true)"
+        )
+    elif not config.master_key:
+        log.warning(
+            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication, "
+            "from clients on this machine only; others get 403"
         )

@@ -75,6 +75,11 @@ def load_config(
             "HTTP_RESPONSE_HEADER_TIMEOUT is longer than HTTP_TIMEOUT; "
             "the total deadline (HTTP_TIMEOUT) applies first"
         )
+    if config.client_send_timeout <= config.stream_stall_timeout:
+        warnings.append(
+            "CLIENT_SEND_TIMEOUT is not longer than STREAM_STALL_TIMEOUT; a client that stops "
+            "reading is cut off before its stream is ended as stalled"
+        )
     return attrs.evolve(config, warnings=tuple(warnings))
 
 

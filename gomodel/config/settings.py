@@ -101,11 +101,30 @@ class Config:
     """
 
     # fmt: off
-    host: str = setting("GOMODEL_HOST", "server.host", _HOST, "0.0.0.0", "address to listen on")
+    host: str = setting(
+        "GOMODEL_HOST", "server.host", _HOST, "127.0.0.1",
+        "address to listen on; 0.0.0.0 (or ::) serves other machines",
+    )
     port: int = setting("PORT", "server.port", integer(1, 65535), 8080, "TCP port to listen on")
     master_key: str | None = setting(
         "GOMODEL_MASTER_KEY", "server.master_key", _SECRET, None,
         "clients must send it as a bearer token; no authentication when not set",
+    )
+    allow_unauthenticated: bool = setting(
+        "GOMODEL_ALLOW_UNAUTHENTICATED", "server.allow_unauthenticated", BOOL, False,
+        "with no master key, serve clients on other machines too (else loopback only)",
+    )
+    max_concurrent_requests: int = setting(
+        "MAX_CONCURRENT_REQUESTS", "server.max_concurrent_requests", integer(1), 1000,
+        "requests in progress at once, probes aside (503 past it)",
+    )
+    header_read_timeout: float = setting(
+        "HEADER_READ_TIMEOUT", "server.header_read_timeout", DURATION, 10.0,
+        "a request head must arrive within this (the connection is closed past it)",
+    )
+    client_send_timeout: float = setting(
+        "CLIENT_SEND_TIMEOUT", "server.client_send_timeout", DURATION, 90.0,
+        "one write to a client that reads nothing may wait this long (then it is cut off)",
     )
     body_size_limit: int = setting(
         "BODY_SIZE_LIMIT", "server.body_size_limit", size(KiB, 100 * MiB), 10 * MiB,
@@ -158,6 +177,10 @@ class Config:
     stream_max_event_bytes: int = setting(
         "STREAM_MAX_EVENT_SIZE", "http.stream_max_event_size", size(KiB, 64 * MiB), 1 * MiB,
         "largest server-sent event accepted from a provider",
+    )
+    upstream_max_body_size: int = setting(
+        "UPSTREAM_MAX_BODY_SIZE", "http.upstream_max_body_size", size(64 * KiB, 1024 * MiB),
+        16 * MiB, "largest non-streamed upstream answer held in memory (502 past it)",
     )
     cache_refresh_interval: float = setting(
         "CACHE_REFRESH_INTERVAL", "cache.model.refresh_interval", DURATION, 3600.0,

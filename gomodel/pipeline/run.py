@@ -149,6 +149,7 @@ async def _attempt(ctx: RequestContext, plan: Plan, outcomes: list[Outcome]) -> 
             deadlines=runtime.deadlines,
             answer=plan.answer,
             any_success=plan.any_success,
+            max_body=runtime.config.upstream_max_body_size,
         )
     try:
         outcome = await exchange.run()

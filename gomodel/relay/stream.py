@@ -334,8 +334,10 @@ class StreamRelay:
             # connection, after handing http.disconnect to our watcher: the watcher must not
             # cancel that bookkeeping halfway (idle connections would never close, and a
             # restarting replica would leave nginx half-dead connections). Found by the nginx
-            # integration suite.
-            with trio.CancelScope(shield=True):
+            # integration suite. Bounded like any send by the stall timeout, for servers whose
+            # send() honours a deadline (gomodel serve bounds hypercorn's own write, which
+            # does not: gomodel/connections.py).
+            with trio.CancelScope(shield=True), trio.move_on_after(self.deadlines.stall):
                 await self._send_body(b"", more_body=False)
             self.ended = True
 

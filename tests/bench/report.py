@@ -185,6 +185,38 @@ def _other(results: Results) -> list[str]:
     return lines
 
 
+def _soak(results: Results) -> list[str]:
+    soak = results.soak
+    if soak is None:
+        return []
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(soak.outcomes.items()))
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(soak.faults.items()) if k != "none")
+    fds = ", ".join(f"{k} {soak.fds_start[k]} -> {soak.fds_end[k]}" for k in soak.fds_end)
+    rows = (
+        "every one with exactly one row"
+        if not (soak.rows_missing or soak.rows_doubled or soak.rows_unknown)
+        else (
+            f"**{soak.rows_missing} without a row, {soak.rows_doubled} ids with two or more, "
+            f"{soak.rows_unknown} rows under unknown ids**"
+        )
+    )
+    return [
+        "## Soak",
+        "",
+        f"* `gomodel serve` (1 worker), {soak.concurrency} clients for {soak.seconds:.0f} s "
+        f"after a warm-up: **{soak.soak_streams} streams** ({soak.streams_per_second:.0f}/s; "
+        f"{soak.streams} with the warm-up, counted below); "
+        f"outcomes: {outcomes}; provider faults injected: {faults}; clients that stayed and "
+        f"got something else than their fault gives: {len(soak.unexpected)}",
+        f"* Provider requests {soak.upstream_requests}, {rows}; usage rows {soak.usage_rows}",
+        f"* Open files after the warm-up -> after the soak (load stopped): {fds}",
+        f"* RSS after the warm-up {soak.rss_start_mb:.1f} MB -> after the soak "
+        f"**{soak.rss_end_mb:.1f} MB** (peak {soak.rss_peak_mb:.1f} MB)",
+        f"* Answers afterwards: {'yes' if soak.answers_after else '**no**'}; exit status after "
+        f"SIGTERM {soak.exit_code}; error lines in its log: {len(soak.log_errors)}",
+    ]
+
+
 def _checks(results: Results) -> list[str]:
     lines = ["## Checks", ""]
     for run in results.servers:
@@ -258,6 +290,7 @@ def markdown(results: Results) -> str:
         _observability(results),
         _ttfb(results),
         _other(results),
+        _soak(results),
         _checks(results),
         _targets(evaluate(results)),
     ]
