@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -66,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--config", help="YAML config file (default: config.yaml if present)")
         if name == "check-config":
             continue
-        command.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+        command.add_argument(
+            "--host", help="address to listen on (default: $GOMODEL_HOST, else 127.0.0.1)"
+        )
         command.add_argument("--port", type=int, help="port (default: $PORT, else 8080)")
         if name == "serve":
             command.add_argument("--workers", type=int, default=1, help="worker processes")
@@ -87,7 +90,7 @@ def _gateway(config: Config) -> Callable[..., Awaitable[None]]:
     """``serve_gateway`` for ``config`` as the CLI runs it (until SIGINT or SIGTERM, with the
     configured keep-alive and grace period), to pass to ``nursery.start``."""
     from gomodel.app.asgi import GatewayApp
-    from gomodel.serve import serve_gateway, wait_for_signal
+    from gomodel.serve import ServerSettings, serve_gateway, wait_for_signal
 
     return partial(
         serve_gateway,
@@ -95,8 +98,7 @@ def _gateway(config: Config) -> Callable[..., Awaitable[None]]:
         config.host,
         config.port,
         shutdown_trigger=wait_for_signal,
-        keep_alive_timeout=config.keep_alive_timeout,
-        graceful_timeout=config.shutdown_grace_period,
+        settings=ServerSettings.from_config(config),
     )
 
 
@@ -158,18 +160,19 @@ async def _run_demo(config: Config, fault: str | None = None) -> None:
 
 
 def _run_workers(config: Config, workers: int, config_path: str | None) -> int:
-    from hypercorn.run import run
-
-    from gomodel.serve import hypercorn_config
+    from gomodel.observe import multiproc
+    from gomodel.serve import run_workers
 
     if config_path:  # each worker process loads the configuration again from the environment
         os.environ["GOMODEL_CONFIG"] = os.path.abspath(config_path)
-    hconfig = hypercorn_config(
-        config.host,
-        config.port,
-        workers=workers,
-        keep_alive_timeout=config.keep_alive_timeout,
-        graceful_timeout=config.shutdown_grace_period,
-    )
-    hconfig.application_path = "gomodel.asgi:app"
-    return run(hconfig)
+    if not config.metrics_enabled or os.environ.get(multiproc.ENV):
+        return run_workers(config, workers)
+    # The workers write their metrics to one fresh private directory, removed on exit
+    # (gomodel/observe/multiproc.py).
+    directory = multiproc.for_workers()
+    os.environ[multiproc.ENV] = str(directory)
+    try:
+        return run_workers(config, workers)
+    finally:
+        del os.environ[multiproc.ENV]
+        shutil.rmtree(directory, ignore_errors=True)

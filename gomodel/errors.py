@@ -13,11 +13,20 @@ its OpenAI error ``type``; ``gomodel.app.render`` is the only place that turns o
     │   └── ModelNotFound             404  code=model_not_found
     ├── MethodNotAllowed              405  invalid_request_error
     ├── RateLimited                   429  rate_limit_error    (retry_after kept)
+    ├── Overloaded                    503  server_error        (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502  provider_error      (status preserved from upstream)
         ├── UpstreamTimeout           504
         └── UpstreamUnavailable       503 (pool exhausted) / 502 (connect refused)
 
 :class:`ConfigError` is separate: it is raised at startup, never rendered to a client.
+
+The shared-state edge (``gomodel.redis``) has its own two errors, which a caller catches and turns
+into a policy (fail open, or refuse) before anything reaches a client::
+
+    RedisError
+    ├── RedisUnavailable        cannot connect, no reply within the timeout, connection broken
+    │   └── RedisProtocolError  the server sent bytes that are not RESP2 (connection dropped)
+    └── RedisReplyError         Redis answered with an error reply (``code``: its first word)
 
 This module is pure: it imports no trio, httpx or hypercorn.
 """
@@ -38,8 +47,13 @@ __all__ = [
     "MethodNotAllowed",
     "ModelNotFound",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
     "RateLimited",
+    "RedisError",
+    "RedisProtocolError",
+    "RedisReplyError",
+    "RedisUnavailable",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -134,6 +148,13 @@ class RateLimited(GatewayError):
     error_type = "rate_limit_error"
 
 
+class Overloaded(GatewayError):
+    """The gateway itself is at capacity (not a provider): retry shortly."""
+
+    status = 503
+    error_type = "server_error"
+
+
 class UpstreamError(GatewayError):
     status = 502
     error_type = "provider_error"
@@ -154,6 +175,32 @@ class ConfigError(Exception):
         super().__init__(f"{setting}: {problem}")
         self.setting = setting
         self.problem = problem
+
+
+class RedisError(Exception):
+    """A shared-state call failed; see :class:`RedisUnavailable` and :class:`RedisReplyError`."""
+
+
+class RedisUnavailable(RedisError):
+    """Redis could not be reached, did not answer within the call's timeout, or the connection
+    broke while the call waited. Whether the call took effect is unknown."""
+
+
+class RedisProtocolError(RedisUnavailable):
+    """The server sent bytes that are not RESP2; the connection cannot be trusted any more."""
+
+
+class RedisReplyError(RedisError):
+    """Redis answered the call with an error reply, such as ``NOSCRIPT No matching script``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        """The error's first word (``NOSCRIPT``, ``WRONGTYPE``, ``ERR``)."""
+        return self.message.split(" ", 1)[0]
 
 
 # Upstream error bodies are read up to this size; the rest is not worth a client's time.

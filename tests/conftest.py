@@ -12,6 +12,14 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 
+# Managed keys, budgets and rate limits keep their state in storage and poll it from worker
+# threads; tests that run in virtual time (MockClock) leave them off.
+VIRTUAL_TIME_ENV = {
+    "AUTH_KEYS_ENABLED": "false",
+    "BUDGETS_ENABLED": "false",
+    "RATE_LIMITS_ENABLED": "false",
+}
+
 
 def load_stream(name: str) -> bytes:
     """A recorded SSE body. The recordings lost the blank line after their last event; a real

@@ -54,7 +54,17 @@ def test_every_cell_measured_without_errors(smoke: Smoke) -> None:
                 expected.append((workload, concurrency, "gomodel", workers))
                 if workload == "chat":
                     expected.append((workload, concurrency, "hello", workers))
-    assert set(options["workloads"]) == {"chat", "failover", "stream", "translated", "responses"}
+                    expected.append((workload, concurrency, "gomodel-metrics", workers))
+                    expected.append((workload, concurrency, "gomodel-audit", workers))
+    assert set(options["workloads"]) == {
+        "chat",
+        "failover",
+        "stream",
+        "translated",
+        "responses",
+        "messages",
+        "messages_translated",
+    }
     for key in expected:
         assert key in cells, f"no measurement for {key}"
         wrk = cells[key]["wrk"]
@@ -68,7 +78,7 @@ def test_streams_have_ttfb(smoke: Smoke) -> None:
     ttfb = {
         (t["workload"], t["concurrency"], t["target"], t["workers"]): t for t in results["ttfb"]
     }
-    for workload in ("stream", "translated", "responses"):
+    for workload in ("stream", "translated", "responses", "messages", "messages_translated"):
         for concurrency in options["concurrency"]:
             keys = [(workload, concurrency, "direct", None)]
             keys += [(workload, concurrency, "gomodel", w) for w in options["workers"]]
@@ -86,6 +96,8 @@ def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
         routes = {check["workload"]: check["route"] for check in run["checks"]}
         assert routes["stream"] == "passthrough"
         assert routes["translated"].startswith("translate")
+        assert routes["messages"] == "passthrough"
+        assert routes["messages_translated"].startswith("translate")
         assert routes["failover"].endswith("target=openai/gpt-4o-mini; pick=failover")
     assert all(s > 0 for s in results["startup_s"]["gomodel"])
     assert all(s > 0 for s in results["startup_s"]["hello"])
@@ -95,6 +107,10 @@ def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
 def test_markdown_report(smoke: Smoke) -> None:
     _, report = smoke
     assert "## Throughput" in report
+    assert "## Observability cost" in report
+    assert "chat with metrics on >= 0.95x plain chat" in report
+    assert "chat with the audit log on (bodies included) >= 0.85x plain chat" in report
     assert "## Time to first byte" in report
     assert "## Targets" in report
     assert "added TTFB over direct" in report and "RSS <=" in report and "startup <" in report
+    assert "fast-path Messages >= 1.3x translated Messages throughput" in report

@@ -125,19 +125,23 @@ async def _stop(process: trio.Process) -> int:
 
 
 async def test_demo_answers_the_sdk(tmp_path: Path) -> None:
-    """`gomodel demo` starts a gateway and a mock provider; the SDK gets an answer; SIGTERM
-    stops it cleanly."""
+    """`gomodel demo` as the README runs it (no key, no address) starts a gateway and a mock
+    provider on this machine only (127.0.0.1, not every interface); the SDK gets an answer;
+    SIGTERM stops it cleanly."""
     port = _free_port()
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gomodel", "demo", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    stdout = tmp_path / "stdout"
+    with stdout.open("wb") as out:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "gomodel", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_healthy(url)
+        assert f"gateway on {url}," in stdout.read_text()
 
         def ask() -> str | None:
             with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as sdk:
@@ -240,3 +244,41 @@ async def test_served_from_environment(
     assert " INFO gomodel.requests: /v1/chat/completions request_id=" in logged
     assert "Traceback" not in logged and "Logging error" not in logged
     assert "model=gpt-4o route=passthrough stream=False status=200" in logged
+
+
+async def test_workers_stop_accepting_at_sigterm(tmp_path: Path) -> None:
+    """serve --workers 2: at SIGTERM the listening socket closes at once, while the workers are
+    still in their grace period with a request in flight (a proxy then moves on to another
+    replica instead of having its connection accepted and later reset). Shown by order, not by
+    time: a connect is refused while the process is still running."""
+    port = _free_port()
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gomodel", "serve", "--workers", "2", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(SHUTDOWN_GRACE_PERIOD="30", GOMODEL_MASTER_KEY="mk"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url)
+        # A request in flight: its body never completes, so its worker stays in the grace period.
+        held = await trio.open_tcp_stream("127.0.0.1", port)
+        await held.send_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer mk\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(20):
+            while True:
+                try:
+                    probe = await trio.open_tcp_stream("127.0.0.1", port)
+                except OSError:
+                    break  # refused
+                await probe.aclose()
+                await trio.sleep(0.05)
+        assert process.returncode is None  # still in the grace period
+        await held.aclose()
+    finally:
+        code = await _stop(process)
+    assert code == 0

@@ -76,6 +76,15 @@ ENV_GOOD = [
     ("USAGE_ENABLED", "NO", "usage_enabled", False),
     ("USAGE_ENABLED", "0", "usage_enabled", False),
     ("USAGE_ENABLED", "True", "usage_enabled", True),
+    ("AUTH_KEYS_ENABLED", "false", "auth_keys_enabled", False),
+    ("BUDGETS_ENABLED", "false", "budgets_enabled", False),
+    ("RATE_LIMITS_ENABLED", "no", "rate_limits_enabled", False),
+    ("RATE_LIMITS_FAIL_OPEN", "0", "rate_limits_fail_open", False),
+    ("BUDGET_DEFAULT_MAX_OUTPUT_TOKENS", "1024", "budget_default_max_output_tokens", 1024),
+    ("BUDGET_MIN_OUTPUT_TOKENS", "32", "budget_min_output_tokens", 32),
+    ("REDIS_URL", "redis://127.0.0.1:6379/2", "redis_url", "redis://127.0.0.1:6379/2"),
+    ("REDIS_TIMEOUT", "250ms", "redis_timeout", 0.25),
+    ("REDIS_KEY_LIMITS", "gw:", "redis_key_limits", "gw:"),
     ("ENFORCE_RETURNING_USAGE_DATA", "0", "enforce_returning_usage_data", False),
     ("ENFORCE_RETURNING_USAGE_DATA", "yes", "enforce_returning_usage_data", True),
     ("USAGE_BUFFER_SIZE", "50", "usage_buffer_size", 50),
@@ -89,6 +98,11 @@ ENV_GOOD = [
     ("ALLOW_PASSTHROUGH_V1_ALIAS", "0", "allow_passthrough_v1_alias", False),
     ("SHUTDOWN_GRACE_PERIOD", "2m", "shutdown_grace_period", 120.0),
     ("KEEP_ALIVE_TIMEOUT", "90", "keep_alive_timeout", 90.0),
+    ("GOMODEL_ALLOW_UNAUTHENTICATED", "true", "allow_unauthenticated", True),
+    ("MAX_CONCURRENT_REQUESTS", "64", "max_concurrent_requests", 64),
+    ("HEADER_READ_TIMEOUT", "5s", "header_read_timeout", 5.0),
+    ("CLIENT_SEND_TIMEOUT", "2m", "client_send_timeout", 120.0),
+    ("UPSTREAM_MAX_BODY_SIZE", "256M", "upstream_max_body_size", 256 * MiB),
     ("TRUSTED_PROXY_HOPS", "1", "trusted_proxy_hops", 1),
     ("USAGE_FLUSH_INTERVAL", "500ms", "usage_flush_interval", 0.5),
     ("USAGE_RETENTION_DAYS", "0", "usage_retention_days", 0),
@@ -97,6 +111,8 @@ ENV_GOOD = [
     ("STORAGE_TYPE", "SQLite", "storage_type", "sqlite"),
     ("SQLITE_PATH", "/tmp/u.db", "sqlite_path", "/tmp/u.db"),
     ("POSTGRES_URL", "postgresql://u@h/db", "postgres_url", "postgresql://u@h/db"),
+    ("ANTHROPIC_DEFAULT_MAX_TOKENS", "8192", "anthropic_default_max_tokens", 8192),
+    ("ANTHROPIC_DEFAULT_MAX_TOKENS", "0", "anthropic_default_max_tokens", 0),
     ("OPENROUTER_SITE_URL", "https://example.com", "openrouter_site_url", "https://example.com"),
     ("OPENROUTER_APP_NAME", "My App", "openrouter_app_name", "My App"),
     ("LOG_LEVEL", "DEBUG", "log_level", "debug"),
@@ -104,6 +120,17 @@ ENV_GOOD = [
     ("LOG_LEVEL", "error", "log_level", "error"),
     ("LOG_FORMAT", "json", "log_format", "json"),
     ("LOG_FORMAT", "Text", "log_format", "text"),
+    ("METRICS_ENABLED", "true", "metrics_enabled", True),
+    ("METRICS_ENDPOINT", "/internal/metrics", "metrics_endpoint", "/internal/metrics"),
+    ("METRICS_TOKEN", "scrape-0123456789", "metrics_token", "scrape-0123456789"),
+    ("LOGGING_ENABLED", "1", "logging_enabled", True),
+    ("LOGGING_LOG_BODIES", "yes", "logging_log_bodies", True),
+    ("LOGGING_LOG_HEADERS", "true", "logging_log_headers", True),
+    ("LOGGING_MAX_BODY_SIZE", "64K", "logging_max_body_bytes", 64 * KiB),
+    ("LOGGING_BUFFER_SIZE", "50", "logging_buffer_size", 50),
+    ("LOGGING_FLUSH_INTERVAL", "500ms", "logging_flush_interval", 0.5),
+    ("LOGGING_RETENTION_DAYS", "0", "logging_retention_days", 0),
+    ("OTEL_ENABLED", "true", "otel_enabled", True),
     ("KEEP_ONLY_ALIASES_AT_MODELS_ENDPOINT", "true", "keep_only_aliases_at_models_endpoint", True),
     ("RETRY_MAX_RETRIES", "0", "retry_max_retries", 0),
     ("RETRY_INITIAL_BACKOFF", "250ms", "retry_initial_backoff", 0.25),
@@ -169,11 +196,27 @@ ENV_BAD = [
     ("USAGE_ENABLED", "maybe", "expected true/false, 1/0 or yes/no, got 'maybe'"),
     ("USAGE_ENABLED", "on", "expected true/false"),
     ("USAGE_ENABLED", "2", "expected true/false"),
+    ("AUTH_KEYS_ENABLED", "off", "expected true/false"),
+    ("BUDGETS_ENABLED", "off", "expected true/false"),
+    ("RATE_LIMITS_ENABLED", "off", "expected true/false"),
+    ("RATE_LIMITS_FAIL_OPEN", "off", "expected true/false"),
+    ("BUDGET_DEFAULT_MAX_OUTPUT_TOKENS", "0", "expected an integer"),
+    ("BUDGET_MIN_OUTPUT_TOKENS", "x", "expected an integer"),
+    ("REDIS_URL", "http://x", "redis"),
+    ("REDIS_TIMEOUT", "soon", "expected a duration"),
+    ("REDIS_KEY_LIMITS", "a\tb", "printable"),
     ("USAGE_BUFFER_SIZE", "0", "expected an integer >= 1"),
+    ("ANTHROPIC_DEFAULT_MAX_TOKENS", "-1", "expected an integer between 0 and"),
+    ("ANTHROPIC_DEFAULT_MAX_TOKENS", "4k", "expected an integer between 0 and"),
     ("ENABLE_PASSTHROUGH_ROUTES", "sometimes", "expected true/false"),
     ("ENABLED_PASSTHROUGH_PROVIDERS", "openai,bogus", "unknown provider type 'bogus'"),
     ("ALLOW_PASSTHROUGH_V1_ALIAS", "2", "expected true/false"),
     ("SHUTDOWN_GRACE_PERIOD", "0", "greater than 0"),
+    ("GOMODEL_ALLOW_UNAUTHENTICATED", "please", "expected true/false"),
+    ("MAX_CONCURRENT_REQUESTS", "0", "an integer >= 1"),
+    ("HEADER_READ_TIMEOUT", "0", "greater than 0"),
+    ("CLIENT_SEND_TIMEOUT", "never", "expected a duration"),
+    ("UPSTREAM_MAX_BODY_SIZE", "2G", "between 64K and 1G"),
     ("KEEP_ALIVE_TIMEOUT", "forever", "expected a duration"),
     ("TRUSTED_PROXY_HOPS", "-1", "expected an integer between 0 and 10"),
     ("USAGE_FLUSH_INTERVAL", "soon", "expected a duration"),
@@ -187,6 +230,18 @@ ENV_BAD = [
     ("OPENROUTER_APP_NAME", "naïve", "printable ASCII"),
     ("LOG_LEVEL", "verbose", "expected one of debug, info, warning, error, got 'verbose'"),
     ("LOG_FORMAT", "xml", "expected one of text, json"),
+    ("METRICS_ENABLED", "maybe", "expected true/false"),
+    ("METRICS_ENDPOINT", "/v1/models", "a path the gateway already serves"),
+    ("METRICS_ENDPOINT", "metrics", "expected a path such as /metrics"),
+    ("METRICS_TOKEN", "${SCRAPE_TOKEN}", "SCRAPE_TOKEN, which is not set"),
+    ("LOGGING_ENABLED", "on", "expected true/false"),
+    ("LOGGING_LOG_BODIES", "2", "expected true/false"),
+    ("LOGGING_LOG_HEADERS", "maybe", "expected true/false"),
+    ("LOGGING_MAX_BODY_SIZE", "100G", "expected a size between"),
+    ("LOGGING_BUFFER_SIZE", "0", "an integer >= 1"),
+    ("LOGGING_FLUSH_INTERVAL", "-1", "duration"),
+    ("LOGGING_RETENTION_DAYS", "-3", "an integer >= 0"),
+    ("OTEL_ENABLED", "maybe", "expected true/false"),
     ("OPENAI_BASE_URL", "api.openai.com/v1", "absolute http(s) URL"),
     ("OPENAI_BASE_URL", "ftp://files.example.com", "absolute http(s) URL"),
     ("OPENAI_BASE_URL", "https://", "absolute http(s) URL"),
@@ -502,7 +557,7 @@ def test_yaml_unknown_keys_all_named_with_a_suggestion(tmp_path: Path) -> None:
     text = """
 server:
   prot: 1
-metrics:
+guardrails:
   enabled: true
 cache:
   model:
@@ -516,7 +571,7 @@ providers:
         load(tmp_path, yaml=text)
     assert str(caught.value) == (
         "server.prot: unknown key (did you mean server.port?); "
-        "also metrics: unknown key; "
+        "also guardrails: unknown key; "
         "cache.model.refresh_intervall: unknown key (did you mean cache.model.refresh_interval?); "
         "providers.eu.bse_url: unknown key (did you mean providers.eu.base_url?)"
     )

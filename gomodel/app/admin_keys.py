@@ -15,17 +15,15 @@ within the cache's bound (gomodel/keys/cache.py).
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import attrs
 import trio
 
 from gomodel.app.render import send_empty, send_json
 from gomodel.app.runtime import Runtime
-from gomodel.errors import ConfigError, MethodNotAllowed, NotFound, UpstreamUnavailable
+from gomodel.errors import MethodNotAllowed, NotFound, UpstreamUnavailable
 from gomodel.keys.admin_input import (
     parse_allowed_models_update,
     parse_empty_body,
@@ -36,7 +34,7 @@ from gomodel.keys.cache import AuthKeyCache
 from gomodel.keys.record import AuthKey
 from gomodel.keys.secret import IssuedSecret
 from gomodel.pipeline.context import RequestContext
-from gomodel.storage.keys import AuthKeyStore, open_auth_key_store
+from gomodel.storage.keys import AuthKeyStore
 
 __all__ = ["AUTH_KEY_PREFIXES", "auth_key_item", "create_auth_key", "list_auth_keys"]
 
@@ -115,50 +113,23 @@ def _now(ctx: RequestContext) -> datetime:
 
 
 async def _call(ctx: RequestContext, work: Callable[[AuthKeyStore], T], *, write: bool = True) -> T:
-    """``work`` on the key store in a worker thread; after a write the cache polls at once."""
-    cache = await _cache(ctx.runtime)
+    """``work`` on the key store in a worker thread. After a write this process's cache is
+    refreshed before the answer, so a key just made (or deactivated) here works (or is
+    refused) here at once; other replicas follow within the cache's bound."""
+    cache = _cache(ctx.runtime)
     result = await trio.to_thread.run_sync(work, cache.store)
     if write:
-        cache.nudge()
+        try:
+            await cache.refresh()
+        except Exception:
+            cache.nudge()  # the background poll tries again (and logs if it fails too)
     return result
 
 
-# -- where the runtime's keys are ------------------------------------------------------------
-# Until the runtime owns its AuthKeyCache (started in open_runtime beside the other background
-# tasks), the admin API opens the key store from the runtime's storage settings on first use
-# and keeps it for the runtime's lifetime. When Runtime gains ``auth_keys``, ``_cache`` returns
-# that and this section goes.
-
-
-@attrs.define(eq=False)
-class _Opened:
-    lock: trio.Lock = attrs.field(factory=trio.Lock)
-    cache: AuthKeyCache | None = None
-
-
-_OPENED: weakref.WeakKeyDictionary[Runtime, _Opened] = weakref.WeakKeyDictionary()
-
-
-async def _cache(runtime: Runtime) -> AuthKeyCache:
-    opened = _OPENED.setdefault(runtime, _Opened())
-    async with opened.lock:
-        if opened.cache is None:
-            config = runtime.config
-            try:
-                store = open_auth_key_store(
-                    config.storage_type,
-                    sqlite_path=config.sqlite_path,
-                    postgres_url=config.postgres_url or "",
-                )
-            except ConfigError as exc:
-                raise UpstreamUnavailable(
-                    f"managed keys need storage: {exc}", code="auth_keys_unavailable"
-                )
-            try:
-                await trio.to_thread.run_sync(store.migrate)
-            except BaseException:
-                store.close()
-                raise
-            weakref.finalize(runtime, store.close)
-            opened.cache = AuthKeyCache(store)
-        return opened.cache
+def _cache(runtime: Runtime) -> AuthKeyCache:
+    if runtime.auth_keys is None:
+        raise UpstreamUnavailable(
+            "managed keys need storage: set STORAGE_TYPE (and POSTGRES_URL for postgresql)",
+            code="auth_keys_unavailable",
+        )
+    return runtime.auth_keys

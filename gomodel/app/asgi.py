@@ -9,7 +9,7 @@ background tasks, so ``hypercorn --worker-class trio gomodel.asgi:app`` behaves 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ import orjson
 import trio
 
 from gomodel.app.render import send_error
-from gomodel.app.routes import PREFIXES, PUBLIC, ROUTES
+from gomodel.app.routes import PREFIXES, PUBLIC, ROUTES, envelope_for
 from gomodel.app.runtime import Runtime, open_runtime
 from gomodel.config import Config
 from gomodel.errors import (
@@ -27,8 +27,12 @@ from gomodel.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
+    PermissionDenied,
     UpstreamUnavailable,
 )
+from gomodel.ingress.auth import AuthMethod
+from gomodel.ingress.forwarded import is_local_client
 from gomodel.ingress.snapshot import (
     Headers,
     RequestSnapshot,
@@ -36,7 +40,8 @@ from gomodel.ingress.snapshot import (
     ensure_request_id,
     header,
 )
-from gomodel.pipeline.context import RequestContext
+from gomodel.keys.cache import AuthKeyCache
+from gomodel.pipeline.context import Handler, RequestContext
 from gomodel.providers.client import TransportFactory
 from gomodel.relay.watch import ClientGone, Receive, Send
 from gomodel.usage.record import UsageSink
@@ -58,11 +63,16 @@ class GatewayApp:
         *,
         transport_factory: TransportFactory | None = None,
         usage: UsageSink | None = None,
+        auth_keys: AuthKeyCache | None = None,
+        span_processor: object = None,
     ) -> None:
         self._config = config
         self._transport_factory = transport_factory
         self._usage = usage
+        self._auth_keys = auth_keys
+        self._span_processor = span_processor  # traces to a test's exporter (OTEL_ENABLED)
         self.runtime: Runtime | None = None
+        self.in_flight = 0  # requests being served now, probes aside (MAX_CONCURRENT_REQUESTS)
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Runtime]:
@@ -73,7 +83,11 @@ class GatewayApp:
         config = self._config if isinstance(self._config, Config) else self._config()
         _log_startup(config)
         async with open_runtime(
-            config, transport_factory=self._transport_factory, usage=self._usage
+            config,
+            transport_factory=self._transport_factory,
+            usage=self._usage,
+            auth_keys=self._auth_keys,
+            span_processor=self._span_processor,
         ) as runtime:
             self.runtime = runtime
             try:
@@ -110,10 +124,16 @@ class GatewayApp:
         received = asgi_headers(scope)
         request_id = ensure_request_id(header(received, b"x-request-id"))
         headers = [(b"x-request-id", request_id.encode())]
+        envelope = envelope_for(scope["path"])  # whose error envelope every error here is in
         ctx: RequestContext | None = None
+        admitted = False
         try:
             method, path = scope["method"], scope["path"]
-            methods = ROUTES.get(path)
+            methods: Mapping[str, Handler] | None = ROUTES.get(path)
+            # Routes the runtime adds (the metrics path) check their own credentials.
+            own = None if methods is not None or self.runtime is None else self.runtime.routes
+            if own and path in own:
+                methods = own[path]
             if methods is None:
                 methods = next(
                     ({method: h} for prefix, h in PREFIXES if path.startswith(prefix)), None
@@ -131,8 +151,17 @@ class GatewayApp:
             if runtime is None:
                 raise UpstreamUnavailable("the gateway is starting or stopping", code="not_ready")
             principal = None
-            if path not in PUBLIC:
-                principal = await runtime.stages.authenticator.authenticate(received)
+            if path not in PUBLIC and not (own and path in own):
+                config = runtime.config
+                principal = await runtime.stages.authenticator.authenticate(
+                    received, admin=path.startswith("/admin/")
+                )
+                if principal.method is AuthMethod.NONE and not config.allow_unauthenticated:
+                    _only_local(scope, received, config)
+                if self.in_flight >= config.max_concurrent_requests:
+                    raise _overloaded(config.max_concurrent_requests)
+                self.in_flight += 1
+                admitted = True
             body = b""
             if method in _METHODS_WITH_BODY:
                 body = await _read_body(received, receive, runtime)
@@ -154,14 +183,14 @@ class GatewayApp:
                     "invalid request body: nested too deeply to be forwarded (at most 254 levels)",
                     code="body_too_deep",
                 )
-                await send_error(send, error, ctx.headers if ctx is not None else headers)
+                await send_error(send, error, ctx.headers if ctx is not None else headers, envelope)
         except GatewayError as error:
             if ctx is not None and ctx.started:
                 log.warning(
                     "request_id=%s failed after the response started: %r", request_id, error
                 )
                 return
-            await send_error(send, error, ctx.headers if ctx is not None else headers)
+            await send_error(send, error, ctx.headers if ctx is not None else headers, envelope)
         except Exception:
             log.exception("request_id=%s unexpected error", request_id)
             if ctx is None or not ctx.started:
@@ -169,7 +198,33 @@ class GatewayApp:
                     send,
                     GatewayError("an unexpected error occurred", code="internal_error"),
                     headers,
+                    envelope,
                 )
+        finally:
+            if admitted:
+                self.in_flight -= 1
+
+
+def _only_local(scope: dict[str, Any], headers: Headers, config: Config) -> None:
+    """With no master key, only clients on this machine are served (unless
+    GOMODEL_ALLOW_UNAUTHENTICATED): docs/security.md, "Without a master key"."""
+    client = scope.get("client")
+    peer = str(client[0]) if isinstance(client, list | tuple) and client else None
+    if not is_local_client(peer, headers, config.trusted_proxy_hops):
+        raise PermissionDenied(
+            "this gateway has no GOMODEL_MASTER_KEY and serves only clients on its own machine; "
+            "set GOMODEL_MASTER_KEY (or GOMODEL_ALLOW_UNAUTHENTICATED=true to serve everyone)",
+            code="unauthenticated_remote_client",
+        )
+
+
+def _overloaded(limit: int) -> Overloaded:
+    return Overloaded(
+        f"the gateway is serving its limit of {limit} concurrent requests "
+        "(MAX_CONCURRENT_REQUESTS); retry shortly",
+        code="server_overloaded",
+        headers={"retry-after": "1"},
+    )
 
 
 async def _read_body(headers: Headers, receive: Receive, runtime: Runtime) -> bytes:
@@ -218,7 +273,13 @@ def _log_startup(config: Config) -> None:
     else:
         names = ", ".join(f"{p.name} ({p.type})" for p in config.providers)
         log.info("providers: %s", names)
-    if not config.master_key:
+    if not config.master_key and config.allow_unauthenticated:
         log.warning(
-            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication"
+            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication "
+            "from anyone who can reach it (GOMODEL_ALLOW_UNAUTHENTICATED=true)"
+        )
+    elif not config.master_key:
+        log.warning(
+            "GOMODEL_MASTER_KEY is not set: the gateway accepts requests without authentication, "
+            "from clients on this machine only; others get 403"
         )

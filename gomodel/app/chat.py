@@ -18,11 +18,12 @@ ENDPOINT = "/v1/chat/completions"
 
 
 async def chat_completions(ctx: RequestContext) -> None:
-    semantics = parse_chat(ctx.snapshot.body)
     created = int(ctx.runtime.clock())
 
     def build(chosen: Target) -> Plan:
-        provider, route = chosen.provider, chosen.route
+        # Admission may have changed the body (a lower output cap): plan from what it handed
+        # back, the target's own semantics.
+        semantics, provider, route = chosen.semantics, chosen.provider, chosen.route
         dialect = DIALECTS[provider.spec.dialect]
         return chosen.plan(
             ENDPOINT,
@@ -33,4 +34,4 @@ async def chat_completions(ctx: RequestContext) -> None:
             prelude=CHAT_PRELUDE,
         )
 
-    await serve(ctx, await plans(ctx, semantics, build))
+    await serve(ctx, await plans(ctx, parse_chat(ctx.snapshot.body), build))

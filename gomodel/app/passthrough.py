@@ -19,13 +19,13 @@ with ``Idempotency-Key``); any other is retried only when it never reached the p
 
 from __future__ import annotations
 
-from gomodel.errors import InvalidRequest
+from gomodel.errors import InvalidRequest, PermissionDenied
 from gomodel.ingress.paths import passthrough_path, upstream_query
 from gomodel.ingress.semantics import parse_passthrough
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
-from gomodel.pipeline.plan import Plan
-from gomodel.pipeline.run import identify, serve, with_alternatives
+from gomodel.pipeline.plan import Plan, Target
+from gomodel.pipeline.run import authorize, identify, serve, with_alternatives
 from gomodel.providers.client import Provider
 from gomodel.providers.endpoints import upstream_headers
 from gomodel.providers.passthrough_headers import request_headers_for, response_headers_for
@@ -34,8 +34,8 @@ from gomodel.routing.catalog import Catalog
 from gomodel.routing.decision import decide
 from gomodel.routing.resolve import Resolution
 from gomodel.routing.targets import deployments
+from gomodel.translate.anthropic_observe import AnthropicStreamObserver
 from gomodel.translate.anthropic_response import usage_from_anthropic
-from gomodel.translate.anthropic_stream import AnthropicChatStream
 from gomodel.translate.stage import StreamStage, Verbatim
 from gomodel.usage.chat_stream import ChatStreamObserver
 from gomodel.usage.extract import usage_from_object
@@ -52,8 +52,8 @@ async def passthrough(ctx: RequestContext) -> None:
     config = runtime.config
     if not config.enable_passthrough_routes:
         raise InvalidRequest("provider passthrough routes are disabled (ENABLE_PASSTHROUGH_ROUTES)")
-    target = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
-    segment = target.provider
+    place = passthrough_path(ctx.snapshot.raw_path, ctx.snapshot.path)
+    segment = place.provider
     name = _provider_named(runtime.catalog, segment)
     enabled = config.enabled_passthrough_providers
     if name is None or runtime.catalog.types[name] not in enabled:
@@ -63,15 +63,23 @@ async def passthrough(ctx: RequestContext) -> None:
             + (", ".join(enabled) or "none"),
             param="provider",
         )
-    if target.v1_alias and not config.allow_passthrough_v1_alias:
+    if place.v1_alias and not config.allow_passthrough_v1_alias:
         raise InvalidRequest(
             "provider passthrough v1 alias is disabled; use /p/{provider}/... without v1"
         )
-    endpoint = target.upstream_endpoint
+    endpoint = place.upstream_endpoint
     if not endpoint:
         raise InvalidRequest("provider passthrough endpoint is required")
     identify(ctx)
     semantics = parse_passthrough(ctx.snapshot.body)
+    key = ctx.principal.key
+    if key is not None and key.allowed_models is not None and not semantics.model:
+        raise PermissionDenied(
+            "this API key may use listed models only; a passthrough call must name its "
+            "model in the body",
+            param="model",
+            code="model_not_allowed",
+        )
     # A provider with deployments: every deployment, in its strategy's order.
     selection = deployments(
         Resolution(name, semantics.model, semantics.model, qualified=False),
@@ -80,12 +88,19 @@ async def passthrough(ctx: RequestContext) -> None:
         runtime.fleet,
         sticky_key=ctx.principal.key_id or ctx.user_path,
     )
+    targets: list[Target] = []
+    for resolution in selection.targets:
+        provider = runtime.providers[resolution.provider]
+        if key is not None and key.allowed_models is not None:
+            authorize(ctx, resolution, provider)  # the same for every deployment
+        route = decide(semantics, resolution, provider.spec, runtime.policy)
+        targets.append(Target(semantics, resolution, provider, route, ctx.snapshot.request_id))
+    admitted = (await runtime.stages.admission.admit(ctx, targets[0])).admitted
     snapshot = ctx.snapshot
     idempotent = snapshot.method in _IDEMPOTENT or snapshot.header(b"idempotency-key") is not None
 
-    def build(resolution: Resolution) -> Plan:
-        provider = runtime.providers[resolution.provider]
-        route = decide(semantics, resolution, provider.spec, runtime.policy)
+    def build(chosen: Target) -> Plan:
+        provider, resolution = chosen.provider, chosen.resolution
         operation = f"{provider.spec.type}:{endpoint}"
         url = f"{provider.config.base_url}/{endpoint}{upstream_query(snapshot.query)}"
         request = provider.request(
@@ -95,19 +110,19 @@ async def passthrough(ctx: RequestContext) -> None:
             body=snapshot.body or None,
         )
         return Plan(
-            endpoint=target.path,
+            endpoint=place.path,
             semantics=semantics,
             resolution=resolution,
             provider=provider,
-            route=route,
+            route=chosen.route,
             request=request,
             answer=lambda result: _answer(result, operation),
             stage=(lambda: _stage(operation, resolution.model)) if semantics.stream else None,
             any_success=True,
+            admitted=admitted,
             idempotent=idempotent,
         )
 
-    targets = selection.targets
     await serve(
         ctx, with_alternatives(build(targets[0]), len(targets), lambda i: build(targets[i]))
     )
@@ -138,7 +153,7 @@ def _stage(operation: str, model: str) -> Verbatim:
     if operation.endswith(":chat/completions"):
         inner = ChatStreamObserver()
     elif operation == "anthropic:messages":
-        inner = AnthropicChatStream(model, include_usage=False, created=0)
+        inner = AnthropicStreamObserver(model)
     return Verbatim(inner)
 
 

@@ -64,9 +64,8 @@ class _Way:
 
 
 async def responses(ctx: RequestContext) -> None:
-    semantics = parse_responses(ctx.snapshot.body)
-
     def build(chosen: Target) -> Plan:
+        semantics = chosen.semantics  # as admission handed it back (a lower output cap)
         if chosen.route.kind is RouteKind.TRANSLATE:
             way = _translated(ctx, semantics, chosen.resolution, chosen.provider)
         else:
@@ -82,7 +81,7 @@ async def responses(ctx: RequestContext) -> None:
             prelude=RESPONSES_PRELUDE,
         )
 
-    await serve(ctx, await plans(ctx, semantics, build))
+    await serve(ctx, await plans(ctx, parse_responses(ctx.snapshot.body), build))
 
 
 def _native(

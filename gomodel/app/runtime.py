@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +17,16 @@ import httpx
 import orjson
 import trio
 
+from gomodel.app.control import Control, open_control
 from gomodel.app.response_store import ResponseStore
 from gomodel.config import Config
+from gomodel.keys.cache import AuthKeyCache
+from gomodel.observe.metrics import NO_METRICS, Metrics
+from gomodel.observe.sampler import Sampler
+from gomodel.observe.setup import open_observability
+from gomodel.pipeline.context import Handler
 from gomodel.pipeline.observers import RequestLog, UsageObserver
-from gomodel.pipeline.stages import MasterKey, Stages
+from gomodel.pipeline.stages import Credentials, Stages
 from gomodel.providers.client import Provider, TransportFactory, make_provider
 from gomodel.providers.endpoints import models_url, parse_model_list
 from gomodel.relay.watch import Deadlines
@@ -31,7 +37,9 @@ from gomodel.routing.catalog import Catalog, ModelInfo
 from gomodel.routing.decision import Policy
 from gomodel.routing.virtual import Routing
 from gomodel.storage import make_store
+from gomodel.storage.audit import SQLAuditStore
 from gomodel.storage.base import UsageStore
+from gomodel.storage.keys import open_auth_key_store
 from gomodel.storage.recorder import UsageRecorder
 from gomodel.usage.record import LogUsageSink, UsageSink
 
@@ -53,10 +61,18 @@ class Runtime:
     deadlines: Deadlines
     policy: Policy
     stages: Stages
+    auth_keys: AuthKeyCache | None = None  # managed keys, in the usage database
+    control: Control | None = None  # limits and budgets
     store: UsageStore | None = None  # where usage rows are kept (None: usage disabled/replaced)
     initial_load: trio.Event = attrs.field(factory=trio.Event)
     clock: Callable[[], float] = time.time  # wall clock, for "created" stamps
     responses: ResponseStore = attrs.field(factory=ResponseStore)  # who owns which response
+    # Observability (gomodel/observe/setup.py): the metrics registry, its sampler, and routes
+    # that answer outside the gateway's authentication (the metrics path).
+    metrics: Metrics = NO_METRICS
+    sampler: Sampler | None = None
+    routes: Mapping[str, Mapping[str, Handler]] = attrs.field(factory=dict)
+    audit: SQLAuditStore | None = None  # the audit log (LOGGING_ENABLED)
     # Virtual models and providers with deployments; the deployments' breakers and counters;
     # how failed attempts are retried; the jitter's random source.
     routing: Routing = attrs.field(factory=Routing)
@@ -156,11 +172,16 @@ async def open_runtime(
     *,
     transport_factory: TransportFactory | None = None,
     usage: UsageSink | None = None,
+    auth_keys: AuthKeyCache | None = None,
+    span_processor: object = None,
 ) -> AsyncIterator[Runtime]:
     """Build clients, start the background tasks, and tear both down on exit.
 
     ``usage`` replaces the usage recorder (tests pass a :class:`MemoryUsageSink`); without it
-    usage rows go to the configured storage, unless USAGE_ENABLED is false.
+    usage rows go to the configured storage, unless USAGE_ENABLED is false. Managed keys live
+    in the same database (``STORAGE_TYPE``), whether usage is recorded or not; ``auth_keys``
+    replaces their cache (tests pass one over an in-memory store). ``span_processor``
+    replaces the OTLP exporter of traces (tests pass one with an in-memory exporter).
     """
     store: UsageStore | None = None
     recorder: UsageRecorder | None = None
@@ -180,48 +201,76 @@ async def open_runtime(
     providers = {p.name: make_provider(p, config, transport_factory) for p in config.providers}
     seeded = {p.name: tuple(ModelInfo(m) for m in p.models) for p in config.providers if p.models}
     sink = usage or recorder or LogUsageSink()
-    runtime = Runtime(
-        config=config,
-        providers=providers,
-        catalog=Catalog(
-            # What clients address: providers (with deployments or not); deployments too.
-            providers=tuple(sorted({p.group or p.name for p in config.providers})),
-            types={
-                **{p.name: p.type for p in config.providers},
-                **{p.group: p.type for p in config.providers if p.group is not None},
-            },
-            models=seeded,
-            members={g.name: g.members for g in config.groups},
-        ),
-        usage=sink,
-        store=store,
-        deadlines=Deadlines.from_config(config),
-        policy=Policy(config.usage_enabled, config.enforce_returning_usage_data),
-        stages=Stages(
-            authenticator=MasterKey(config.master_key.encode() if config.master_key else None),
-            observers=(UsageObserver(sink), RequestLog()),
-        ),
-        routing=Routing(
-            virtual_models={m.name: m for m in config.virtual_models},
-            groups={g.name: g for g in config.groups},
-        ),
-        fleet=Fleet(
-            config.providers, breaker_settings(config), config.price_table, trio.current_time
-        ),
-        retry=retry_policy(config),
-    )
-    try:
-        async with trio.open_nursery() as nursery:
-            if recorder is not None:
-                await nursery.start(recorder.serve)
-                if config.usage_retention_days:
-                    nursery.start_soon(runtime.serve_retention)
-            await nursery.start(runtime.serve_model_refresh)
-            yield runtime
-            nursery.cancel_scope.cancel()  # the recorder writes (or spills) what it holds
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(5.0):
-            for provider in providers.values():
-                await provider.aclose()
-            if store is not None:
-                await trio.to_thread.run_sync(store.close)
+    storage = config.storage_type == "sqlite" or config.postgres_url
+    if auth_keys is None and config.auth_keys_enabled and storage:
+        auth_keys = AuthKeyCache(
+            open_auth_key_store(
+                config.storage_type,
+                sqlite_path=config.sqlite_path,
+                postgres_url=config.postgres_url or "",
+            )
+        )
+    async with open_control(config, store, lambda: runtime.clock()) as control:
+        runtime = Runtime(
+            config=config,
+            providers=providers,
+            catalog=Catalog(
+                # What clients address: providers (with deployments or not); deployments too.
+                providers=tuple(sorted({p.group or p.name for p in config.providers})),
+                types={
+                    **{p.name: p.type for p in config.providers},
+                    **{p.group: p.type for p in config.providers if p.group is not None},
+                },
+                models=seeded,
+                members={g.name: g.members for g in config.groups},
+            ),
+            usage=sink,
+            store=store,
+            deadlines=Deadlines.from_config(config),
+            policy=Policy(
+                config.usage_enabled,
+                config.enforce_returning_usage_data,
+                default_max_tokens=config.anthropic_default_max_tokens or None,
+            ),
+            stages=Stages(
+                authenticator=Credentials(
+                    config.master_key.encode() if config.master_key else None, auth_keys
+                ),
+                admission=control.admission,
+                observers=(UsageObserver(sink), RequestLog()),
+            ),
+            auth_keys=auth_keys,
+            control=control,
+            routing=Routing(
+                virtual_models={m.name: m for m in config.virtual_models},
+                groups={g.name: g for g in config.groups},
+            ),
+            fleet=Fleet(
+                config.providers, breaker_settings(config), config.price_table, trio.current_time
+            ),
+            retry=retry_policy(config),
+        )
+        try:
+            # Observability (metrics, audit, traces) plugs into the stages first, stops last.
+            async with (
+                open_observability(runtime, span_processor=span_processor),
+                trio.open_nursery() as nursery,
+            ):
+                if recorder is not None:
+                    await nursery.start(recorder.serve)
+                    if config.usage_retention_days:
+                        nursery.start_soon(runtime.serve_retention)
+                await nursery.start(runtime.serve_model_refresh)
+                if auth_keys is not None:
+                    await nursery.start(auth_keys.serve)
+                await nursery.start(control.rules.serve)
+                yield runtime
+                nursery.cancel_scope.cancel()  # the recorder writes (or spills) what it holds
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+                for provider in providers.values():
+                    await provider.aclose()
+                if store is not None:
+                    await trio.to_thread.run_sync(store.close)
+                if auth_keys is not None:
+                    await trio.to_thread.run_sync(auth_keys.store.close)

@@ -39,8 +39,10 @@ __all__ = [
     "WrongType",
     "check_header_text",
     "check_host",
+    "check_metrics_path",
     "check_path",
     "check_postgres_url",
+    "check_redis_url",
     "check_secret",
     "choice",
     "integer",
@@ -293,9 +295,28 @@ def check_path(value: str, setting: str) -> str:
     return value
 
 
+# Paths the gateway serves itself: the metrics path may not hide one of them.
+_SERVED = ("/v1/", "/p/", "/admin/", "/health", "/ready")
+
+
+def check_metrics_path(value: str, setting: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value) or "//" in value:
+        raise ConfigError(setting, f"expected a path such as /metrics, got {value!r}")
+    if value == "/" or any(value == p.rstrip("/") or value.startswith(p) for p in _SERVED):
+        raise ConfigError(setting, f"{value!r} is a path the gateway already serves")
+    return value
+
+
 def check_postgres_url(value: str, setting: str) -> str:
     if urlsplit(value).scheme not in ("postgresql", "postgres"):
         raise ConfigError(setting, "expected a postgresql:// URL")
+    return value
+
+
+def check_redis_url(value: str, setting: str) -> str:
+    from gomodel.redis.settings import RedisSettings
+
+    RedisSettings.from_url(value, setting=setting)  # a bad URL is a ConfigError naming it
     return value
 
 

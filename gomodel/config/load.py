@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from gomodel.config.document import check_document, file_value
+from gomodel.config.limits import rules_from_environment
 from gomodel.config.providers import build_providers
 from gomodel.config.settings import SETTINGS, Config
 from gomodel.config.sources import Document, read_file
@@ -67,12 +68,15 @@ def load_config(
     if prices := document.get("prices"):
         values["price_table"] = PriceTable.from_package(prices)  # a bad override fails here
         values["prices"] = prices
+    names = [p.name for p in providers] + [g.name for g in groups]
+    rules = rules_from_environment(environ, names)
     config = Config(
         **values,
         providers=providers,
         groups=groups,
         virtual_models=virtual_models,
         config_file=path,
+        limit_rules=rules,
     )
     if config.storage_type == "postgresql" and config.usage_enabled and not config.postgres_url:
         raise ConfigError("POSTGRES_URL", "required when STORAGE_TYPE is postgresql")
@@ -80,6 +84,11 @@ def load_config(
         warnings.append(
             "HTTP_RESPONSE_HEADER_TIMEOUT is longer than HTTP_TIMEOUT; "
             "the total deadline (HTTP_TIMEOUT) applies first"
+        )
+    if config.client_send_timeout <= config.stream_stall_timeout:
+        warnings.append(
+            "CLIENT_SEND_TIMEOUT is not longer than STREAM_STALL_TIMEOUT; a client that stops "
+            "reading is cut off before its stream is ended as stalled"
         )
     return attrs.evolve(config, warnings=tuple(warnings))
 

@@ -32,8 +32,10 @@ from gomodel.config.kinds import (
     Kind,
     check_header_text,
     check_host,
+    check_metrics_path,
     check_path,
     check_postgres_url,
+    check_redis_url,
     check_secret,
     choice,
     integer,
@@ -44,6 +46,7 @@ from gomodel.config.kinds import (
 from gomodel.config.masking import mask_secret, mask_url
 from gomodel.config.parsers import KiB, MiB
 from gomodel.config.providers import ProviderConfig
+from gomodel.limits.model import Limit
 from gomodel.routing.virtual import Group, VirtualModel
 from gomodel.usage.pricing import PriceTable
 
@@ -85,6 +88,7 @@ _HOST = text(check_host)
 _SECRET = text(check_secret, mask_secret, secret=True)
 _PATH = text(check_path)
 _HEADER = text(check_header_text)
+_METRICS_PATH = text(check_metrics_path)
 _LOG_LEVEL = choice("debug", "info", "warning", "error", aliases={"warn": "warning"})
 
 
@@ -101,11 +105,30 @@ class Config:
     """
 
     # fmt: off
-    host: str = setting("GOMODEL_HOST", "server.host", _HOST, "0.0.0.0", "address to listen on")
+    host: str = setting(
+        "GOMODEL_HOST", "server.host", _HOST, "127.0.0.1",
+        "address to listen on; 0.0.0.0 (or ::) serves other machines",
+    )
     port: int = setting("PORT", "server.port", integer(1, 65535), 8080, "TCP port to listen on")
     master_key: str | None = setting(
         "GOMODEL_MASTER_KEY", "server.master_key", _SECRET, None,
         "clients must send it as a bearer token; no authentication when not set",
+    )
+    allow_unauthenticated: bool = setting(
+        "GOMODEL_ALLOW_UNAUTHENTICATED", "server.allow_unauthenticated", BOOL, False,
+        "with no master key, serve clients on other machines too (else loopback only)",
+    )
+    max_concurrent_requests: int = setting(
+        "MAX_CONCURRENT_REQUESTS", "server.max_concurrent_requests", integer(1), 1000,
+        "requests in progress at once, probes aside (503 past it)",
+    )
+    header_read_timeout: float = setting(
+        "HEADER_READ_TIMEOUT", "server.header_read_timeout", DURATION, 10.0,
+        "a request head must arrive within this (the connection is closed past it)",
+    )
+    client_send_timeout: float = setting(
+        "CLIENT_SEND_TIMEOUT", "server.client_send_timeout", DURATION, 90.0,
+        "one write to a client that reads nothing may wait this long (then it is cut off)",
     )
     body_size_limit: int = setting(
         "BODY_SIZE_LIMIT", "server.body_size_limit", size(KiB, 100 * MiB), 10 * MiB,
@@ -159,6 +182,10 @@ class Config:
         "STREAM_MAX_EVENT_SIZE", "http.stream_max_event_size", size(KiB, 64 * MiB), 1 * MiB,
         "largest server-sent event accepted from a provider",
     )
+    upstream_max_body_size: int = setting(
+        "UPSTREAM_MAX_BODY_SIZE", "http.upstream_max_body_size", size(64 * KiB, 1024 * MiB),
+        16 * MiB, "largest non-streamed upstream answer held in memory (502 past it)",
+    )
     cache_refresh_interval: float = setting(
         "CACHE_REFRESH_INTERVAL", "cache.model.refresh_interval", DURATION, 3600.0,
         "how often each provider's model list is fetched again",
@@ -198,6 +225,44 @@ class Config:
         "ALLOW_PASSTHROUGH_V1_ALIAS", "passthrough.allow_v1_alias", BOOL, True,
         "/p/openai/v1/... means /p/openai/...",
     )
+    budgets_enabled: bool = setting(
+        "BUDGETS_ENABLED", "budgets.enabled", BOOL, True,
+        "enforce USD budgets (set with SET_BUDGET_<PATH> or the admin API)",
+    )
+    budget_default_max_output_tokens: int = setting(
+        "BUDGET_DEFAULT_MAX_OUTPUT_TOKENS", "budgets.default_max_output_tokens",
+        integer(1, 10_000_000), 4096,
+        "output cap set on a budgeted request that has none",
+    )
+    budget_min_output_tokens: int = setting(
+        "BUDGET_MIN_OUTPUT_TOKENS", "budgets.min_output_tokens", integer(1, 10_000_000), 256,
+        "lowest output cap a request is lowered to before a budget refuses it",
+    )
+    rate_limits_enabled: bool = setting(
+        "RATE_LIMITS_ENABLED", "rate_limits.enabled", BOOL, True,
+        "enforce rate limits (set with SET_RATE_LIMIT_<PATH>, SET_PROVIDER_RATE_LIMIT_<NAME> "
+        "or the admin API)",
+    )
+    rate_limits_fail_open: bool = setting(
+        "RATE_LIMITS_FAIL_OPEN", "rate_limits.fail_open", BOOL, True,
+        "admit requests without rate limits while Redis does not answer (budgets never do)",
+    )
+    redis_url: str | None = setting(
+        "REDIS_URL", "redis.url", text(check_redis_url, mask_url, secret=True), None,
+        "Redis for limits and budgets shared by replicas (redis://...); memory when unset",
+    )
+    redis_timeout: float = setting(
+        "REDIS_TIMEOUT", "redis.timeout", DURATION, 0.5,
+        "longest wait for one Redis call before it counts as unavailable",
+    )
+    redis_key_limits: str = setting(
+        "REDIS_KEY_LIMITS", "redis.key_limits", _HEADER, "gomodel:limits:",
+        "prefix of the limit counters' Redis keys",
+    )
+    auth_keys_enabled: bool = setting(
+        "AUTH_KEYS_ENABLED", "auth_keys.enabled", BOOL, True,
+        "managed API keys, kept in the usage database (STORAGE_TYPE)",
+    )
     storage_type: str = setting(
         "STORAGE_TYPE", "storage.type",
         choice("sqlite", "postgresql", aliases={"postgres": "postgresql"}), "sqlite",
@@ -210,6 +275,10 @@ class Config:
         "POSTGRES_URL", "storage.postgresql.url",
         text(check_postgres_url, mask_url, secret=True), None,
         "the PostgreSQL database (postgresql://...); required with STORAGE_TYPE=postgresql",
+    )
+    anthropic_default_max_tokens: int = setting(
+        "ANTHROPIC_DEFAULT_MAX_TOKENS", "anthropic.default_max_tokens", integer(0, 2**31 - 1),
+        4096, "max_tokens for /v1/messages requests without one; 0: such requests get a 400",
     )
     openrouter_site_url: str | None = setting(
         "OPENROUTER_SITE_URL", "openrouter.site_url", _HEADER, None,
@@ -224,6 +293,50 @@ class Config:
     )
     log_format: str = setting(
         "LOG_FORMAT", "logging.format", choice("text", "json"), "text", "text or json"
+    )
+    metrics_enabled: bool = setting(
+        "METRICS_ENABLED", "metrics.enabled", BOOL, False,
+        "serve Prometheus metrics at METRICS_ENDPOINT",
+    )
+    metrics_endpoint: str = setting(
+        "METRICS_ENDPOINT", "metrics.endpoint", _METRICS_PATH, "/metrics",
+        "the path of the Prometheus metrics",
+    )
+    metrics_token: str | None = setting(
+        "METRICS_TOKEN", "metrics.token", _SECRET, None,
+        "a bearer token that may read the metrics (besides the master key)",
+    )
+    logging_enabled: bool = setting(
+        "LOGGING_ENABLED", "logging.enabled", BOOL, False,
+        "keep an audit log entry for every model request",
+    )
+    logging_log_bodies: bool = setting(
+        "LOGGING_LOG_BODIES", "logging.log_bodies", BOOL, False,
+        "audit entries keep request and response bodies (redacted, capped)",
+    )
+    logging_log_headers: bool = setting(
+        "LOGGING_LOG_HEADERS", "logging.log_headers", BOOL, False,
+        "audit entries keep request and response headers (redacted)",
+    )
+    logging_max_body_bytes: int = setting(
+        "LOGGING_MAX_BODY_SIZE", "logging.max_body_size", size(KiB, 64 * MiB), 1 * MiB,
+        "an audited body is cut at this size",
+    )
+    logging_buffer_size: int = setting(
+        "LOGGING_BUFFER_SIZE", "logging.buffer_size", integer(1), 1000,
+        "audit entries waiting in memory; past it new entries are dropped (counted)",
+    )
+    logging_flush_interval: float = setting(
+        "LOGGING_FLUSH_INTERVAL", "logging.flush_interval", DURATION, 5.0,
+        "how often the audit writer writes a batch",
+    )
+    logging_retention_days: int = setting(
+        "LOGGING_RETENTION_DAYS", "logging.retention_days", integer(0), 30,
+        "audit entries older than this are deleted; 0 keeps them forever",
+    )
+    otel_enabled: bool = setting(
+        "OTEL_ENABLED", "otel.enabled", BOOL, False,
+        "export one trace per request over OTLP (OTEL_EXPORTER_OTLP_*)",
     )
     keep_only_aliases_at_models_endpoint: bool = setting(
         "KEEP_ONLY_ALIASES_AT_MODELS_ENDPOINT", "models.keep_only_aliases_at_models_endpoint",
@@ -300,6 +413,8 @@ class Config:
     groups: tuple[Group, ...] = ()  # the providers with deployments
     virtual_models: tuple[VirtualModel, ...] = ()  # virtual_models: + VIRTUAL_MODELS
     config_file: str | None = None  # the YAML file that was read
+    # SET_BUDGET_* / SET_RATE_LIMIT_* / SET_PROVIDER_RATE_LIMIT_*: seeded into the rule store
+    limit_rules: tuple[Limit, ...] = ()
     warnings: tuple[str, ...] = ()
 
 

@@ -15,6 +15,7 @@ import attrs
 import orjson
 
 from gomodel.errors import InvalidRequest
+from gomodel.ingress.messages_check import check_messages
 
 __all__ = [
     "Operation",
@@ -23,6 +24,7 @@ __all__ = [
     "parse_chat",
     "parse_embeddings",
     "parse_json_object",
+    "parse_messages",
     "parse_passthrough",
     "parse_responses",
     "parse_selector",
@@ -39,6 +41,7 @@ class Operation(enum.Enum):
     RESPONSES = "responses"  # POST /v1/responses
     EMBEDDINGS = "embeddings"  # POST /v1/embeddings
     PASSTHROUGH = "passthrough"  # /p/{provider}/{endpoint...}: the provider's own API
+    MESSAGES = "messages"  # POST /v1/messages (and its count_tokens): Anthropic's API
 
 
 @attrs.frozen(slots=True)
@@ -155,6 +158,30 @@ def parse_responses(body: bytes) -> Semantics:
     if not isinstance(stream, bool):
         raise _wrong_type("stream", "a boolean", stream)
     return Semantics(Operation.RESPONSES, doc=doc, model=model, provider=provider, stream=stream)
+
+
+def parse_messages(body: bytes) -> Semantics:
+    """An Anthropic Messages request (``/v1/messages``, ``/v1/messages/count_tokens``): the
+    selector, ``stream``, whether ``max_tokens`` is there (an integer >= 0: Anthropic takes 0,
+    a cache pre-warm), and the shape of ``system`` and ``messages``
+    (:func:`~gomodel.ingress.messages_check.check_messages`)."""
+    doc = parse_json_object(body)
+    model, provider = parse_selector(doc)
+    stream = doc.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _wrong_type("stream", "a boolean", stream)
+    max_tokens = doc.get("max_tokens")
+    if max_tokens is not None and not _is_int(max_tokens, low=0):
+        raise _wrong_type("max_tokens", f"an integer between 0 and {_MAX_INT}", max_tokens)
+    check_messages(doc)
+    return Semantics(
+        Operation.MESSAGES,
+        doc=doc,
+        model=model,
+        provider=provider,
+        stream=bool(stream),
+        has_max_tokens=max_tokens is not None,
+    )
 
 
 def parse_passthrough(body: bytes) -> Semantics:

@@ -152,6 +152,16 @@ class AuthKeyCache:
         )
 
     @property
+    def loaded(self) -> bool:
+        """Whether the keys were ever read from storage (until then nobody knows if any
+        exist)."""
+        return self._loads > 0
+
+    def unavailable(self) -> GatewayError:
+        """The 503 a request gets while the keys cannot be known."""
+        return _unavailable()
+
+    @property
     def has_keys(self) -> bool:
         """Whether managed keys may exist: keys (active or not) were stored at the last load,
         or no load has succeeded yet (unknown counts as yes, so authentication fails closed)."""

@@ -17,17 +17,37 @@ from gomodel.pipeline.outcome import Outcome
 from gomodel.pipeline.plan import Plan
 from gomodel.usage.record import UsageRecord, UsageSink
 
-__all__ = ["RequestLog", "UsageObserver", "usage_record"]
+__all__ = ["RequestLog", "Timings", "UsageObserver", "usage_record"]
 
 log = logging.getLogger("gomodel.requests")
 
 
+@attrs.frozen(slots=True)
+class Timings:
+    """One attempt's times, in seconds, as the usage row and the metrics both report them."""
+
+    latency: float  # the request's arrival -> now (its last byte is with the server)
+    ttfb: float | None  # arrival -> the first byte handed to the server
+    # The attempt's time minus the time spent waiting on the provider (a retry's does not
+    # count the earlier attempts and the backoff: they are in their own rows).
+    overhead: float
+
+    @classmethod
+    def of(cls, ctx: RequestContext, outcome: Outcome) -> Timings:
+        received_at = ctx.snapshot.received_at
+        now = trio.current_time()
+        latency = now - received_at
+        own = latency if ctx.attempt_started_at is None else now - ctx.attempt_started_at
+        first_byte = outcome.first_byte_at
+        return cls(
+            latency,
+            None if first_byte is None else first_byte - received_at,
+            max(own - outcome.upstream_seconds, 0.0),
+        )
+
+
 def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageRecord:
-    received_at = ctx.snapshot.received_at
-    now = trio.current_time()
-    latency = now - received_at
-    own = latency if ctx.attempt_started_at is None else now - ctx.attempt_started_at
-    first_byte = outcome.first_byte_at
+    times = Timings.of(ctx, outcome)
     return UsageRecord(
         request_id=ctx.snapshot.request_id,
         provider=plan.provider.name,
@@ -43,9 +63,10 @@ def usage_record(ctx: RequestContext, plan: Plan, outcome: Outcome) -> UsageReco
         termination=outcome.termination,
         provider_id=outcome.provider_id,
         user_path=ctx.user_path,
-        latency_ms=latency * 1000,
-        ttfb_ms=None if first_byte is None else (first_byte - received_at) * 1000,
-        overhead_ms=max(own - outcome.upstream_seconds, 0.0) * 1000,
+        key_id=ctx.principal.key_id,
+        latency_ms=times.latency * 1000,
+        ttfb_ms=None if times.ttfb is None else times.ttfb * 1000,
+        overhead_ms=times.overhead * 1000,
         client=client_address(ctx.snapshot, ctx.runtime.config.trusted_proxy_hops),
     )
 

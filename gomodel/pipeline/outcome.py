@@ -44,8 +44,3 @@ class Outcome:
     upstream_seconds: float = 0.0  # time spent waiting on the provider
     error: GatewayError | None = None  # the failure, if it failed
     started: bool = False  # the client's response has started (a stream's 200 is out)
-
-    @property
-    def answered(self) -> bool:
-        """Whether the client still needs an answer rendered from :attr:`error`."""
-        return self.started or self.termination is Termination.CLIENT_DISCONNECT

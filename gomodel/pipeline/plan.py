@@ -9,12 +9,13 @@ it (:mod:`gomodel.pipeline.attempts`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import httpx
 
 from gomodel.ingress.semantics import Semantics
+from gomodel.limits.model import Reservation
 from gomodel.pipeline.outcome import Answer, Outcome
 from gomodel.providers.client import Provider
 from gomodel.relay.stream import ErrorEvent, error_event
@@ -23,12 +24,21 @@ from gomodel.routing.decision import Route
 from gomodel.routing.resolve import Resolution
 from gomodel.translate.holdback import Prelude
 from gomodel.translate.stage import StreamStage
+from gomodel.usage.pricing import Price
 
-__all__ = ["Alternatives", "Plan", "Target"]
+__all__ = ["Admitted", "Alternatives", "Plan", "Target"]
 
 
 def _nothing(outcome: Outcome) -> None:
     return None
+
+
+@attrs.frozen
+class Admitted:
+    """What admission reserved for a request: settled once the request has ended."""
+
+    reservation: Reservation
+    price: Price | None  # for the actual cost of the attempts (None: no budget applies)
 
 
 @attrs.frozen(eq=False)
@@ -48,6 +58,7 @@ class Plan:
     # The surface's bookkeeping once the exchange ended (the Responses store), before the
     # client gets a non-streamed answer.
     finished: Callable[[Outcome], None] = _nothing
+    admitted: Admitted | None = None  # the request's reservation, if limits apply
     # What of the client's stream is prelude (held back while another attempt could still
     # replace this one: gomodel.translate.holdback); None: nothing is held.
     prelude: Prelude | None = None
@@ -87,6 +98,7 @@ class Target:
     provider: Provider
     route: Route
     request_id: str
+    admitted: Admitted | None = None
 
     def plan(
         self,
@@ -97,14 +109,21 @@ class Target:
         answer: Callable[[UnaryResult], Answer],
         stage: Callable[[], StreamStage] | None = None,
         finished: Callable[[Outcome], None] = _nothing,
+        error_event: ErrorEvent = error_event,
+        headers: Sequence[tuple[str, str]] = (),
         prelude: Prelude | None = None,
     ) -> Plan:
         """The plan that POSTs ``body`` to ``url`` (``stage`` and ``prelude`` only matter for a
-        stream)."""
+        stream).
+
+        ``headers`` are the client's headers the provider is also sent (Anthropic's version
+        and beta switches); each replaces the provider's own header of that name."""
         stream = self.semantics.stream
         request = self.provider.build_request(
             "POST", url, body=body, request_id=self.request_id, stream=stream
         )
+        for name, value in headers:
+            request.headers[name] = value
         return Plan(
             endpoint,
             self.semantics,
@@ -114,6 +133,8 @@ class Target:
             request,
             answer,
             stage if stream else None,
+            error_event=error_event,
             finished=finished,
+            admitted=self.admitted,
             prelude=prelude if stream else None,
         )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gomodel.errors import InvalidRequest
+
 __all__ = [
     "REQUEST_HEADERS",
     "RESPONSE_HEADERS",
@@ -68,7 +70,8 @@ def request_headers_for(
 ) -> list[tuple[str, str]]:
     """The headers of the upstream request: the client's allowed ones, then the gateway's own
     (``own``: the provider's auth, request id, fixed headers), except where the client set an
-    allowed header itself (its ``anthropic-version`` wins over the default)."""
+    allowed header itself (its ``anthropic-version`` wins over the default). An allowed header
+    whose value is not ASCII is a 400: no provider API defines one, and httpx cannot send it."""
     client = tuple(client)
     allowed = REQUEST_HEADERS.get(provider_type, _COMMON_REQUEST)
     hop_by_hop = {
@@ -82,6 +85,13 @@ def request_headers_for(
         for name, value in client
         if name in allowed and name not in hop_by_hop
     ]
+    for name, value in forwarded:
+        if not value.isascii():
+            raise InvalidRequest(
+                f"the {name} header cannot be forwarded: its value is not ASCII",
+                param=name,
+                code="invalid_header",
+            )
     names = {name for name, _ in forwarded}
     return forwarded + [(name, value) for name, value in own if name.lower() not in names]
 

@@ -16,7 +16,12 @@ event. Here:
   once. Closing the TCP connection is a provider's only "stop generating" signal, so a
   cancelled read never leaves a connection half-read in the pool;
 * connect, write and read timeouts come from the request's ``timeout`` extension as in httpx;
-  failures are httpx's exception types, so callers cannot tell this transport from httpx's.
+  failures are httpx's exception types, so callers cannot tell this transport from httpx's;
+* a *reused* connection that fails before any byte of the response arrived (the write fails,
+  or the peer closes or resets) is the keep-alive race: the provider closed it as idle while
+  the request was on its way, so the request reached no application. The request is sent once
+  more, on a fresh connection. A fresh connection's failure, a timeout, or a failure after the
+  first response byte is never retried.
 
 How a connection is made is a :class:`~gomodel.providers.links.Connector`: TCP (and TLS) by
 default, in-memory streams in tests (:func:`gomodel.testing.memory_transport`).
@@ -35,13 +40,23 @@ import trio
 from gomodel.providers.links import Connector, Link, tcp_connector
 from gomodel.wire.http1 import BodyDecoder, Head, ProtocolError, encode_request, parse_head
 
-__all__ = ["UpstreamTransport"]
+__all__ = ["PoolStatistics", "UpstreamTransport"]
 
 _READ_SIZE = 64 * 1024
 _IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 Origin = tuple[bytes, str, int]
+
+
+@attrs.frozen
+class PoolStatistics:
+    """The pool at one moment (the metrics sampler reads it)."""
+
+    busy: int  # connections connecting or carrying a request
+    idle: int  # connections pooled for reuse
+    waiters: int  # requests waiting for a connection slot
+    max_connections: int
 
 
 @attrs.define(eq=False, slots=True)
@@ -51,6 +66,7 @@ class _Connection:
     buffer: bytes = b""
     idle_since: float = 0.0
     closed: bool = False
+    exchanges: int = 0  # requests it carried (more than one: it came from the idle stack)
 
     def close(self) -> None:
         if not self.closed:
@@ -64,6 +80,14 @@ class _Waiter:
     event: trio.Event = attrs.field(factory=trio.Event)
     handed: _Connection | None = None
     slot: bool = False  # a freed slot was passed to this waiter (still counted as open)
+
+
+class _NothingReceived(Exception):
+    """The connection ended (or failed) before any byte of a response arrived."""
+
+    def __init__(self, message: str, *, reset: bool) -> None:
+        super().__init__(message)
+        self.reset = reset
 
 
 class UpstreamTransport(httpx.AsyncBaseTransport):
@@ -89,6 +113,10 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         """Connections connecting or carrying a request (not idle in the pool)."""
         return self._open - sum(len(stack) for stack in self._idle.values())
 
+    def statistics(self) -> PoolStatistics:
+        idle = sum(len(stack) for stack in self._idle.values())
+        return PoolStatistics(self._open - idle, idle, len(self._waiters), self._max)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
         url = request.url
@@ -98,23 +126,39 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
         data = _encode(request, await request.aread())
         connection = await self._checkout(origin, timeouts, request)
-        sent = False
-        try:
-            link = connection.link
-            taken = link.try_send(data)
-            if taken < len(data):
-                with _deadline(timeouts.get("write"), httpx.WriteTimeout, request):
-                    await link.send_all(data[taken:])
-            sent = True
-            head = await self._read_head(connection, request, timeouts.get("read"))
-        except BaseException as exc:
-            self._discard(connection)
-            if isinstance(exc, _IO_ERRORS):
-                error = httpx.ReadError if sent else httpx.WriteError
-                raise error(str(exc) or type(exc).__name__, request=request) from exc
-            if isinstance(exc, ProtocolError):
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            raise
+        retried = False
+        while True:
+            connection.exchanges += 1
+            sent = False
+            try:
+                link = connection.link
+                taken = link.try_send(data)
+                if taken < len(data):
+                    with _deadline(timeouts.get("write"), httpx.WriteTimeout, request):
+                        await link.send_all(data[taken:])
+                sent = True
+                head = await self._read_head(connection, request, timeouts.get("read"))
+                break
+            except BaseException as exc:
+                self._discard(connection)
+                stale = isinstance(exc, _NothingReceived) or (
+                    not sent and isinstance(exc, _IO_ERRORS)
+                )
+                if stale and connection.exchanges > 1 and not retried:
+                    # The keep-alive race (see above): once more, on a new connection.
+                    retried = True
+                    connection = await self._checkout(origin, timeouts, request, fresh=True)
+                    continue
+                error: type[httpx.TransportError]
+                if isinstance(exc, _NothingReceived):
+                    error = httpx.ReadError if exc.reset else httpx.RemoteProtocolError
+                    raise error(str(exc), request=request) from exc
+                if isinstance(exc, _IO_ERRORS):
+                    error = httpx.ReadError if sent else httpx.WriteError
+                    raise error(str(exc) or type(exc).__name__, request=request) from exc
+                if isinstance(exc, ProtocolError):
+                    raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+                raise
         return httpx.Response(
             head.status,
             headers=head.headers,
@@ -137,10 +181,17 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     # -- the pool ------------------------------------------------------------------------------
 
     async def _checkout(
-        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
+        self,
+        origin: Origin,
+        timeouts: dict[str, float | None],
+        request: httpx.Request,
+        *,
+        fresh: bool = False,
     ) -> _Connection:
+        """A connection for ``origin``: the most recently used idle one, else a new one
+        (``fresh``: a new one, or one handed over by a request that has just finished)."""
         while True:
-            connection = self._take_idle(origin)
+            connection = None if fresh else self._take_idle(origin)
             if connection is not None:
                 return connection
             if self._open < self._max or self._evict_idle():
@@ -268,12 +319,18 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                     continue  # an interim answer (100 Continue, 103 Early Hints)
                 connection.buffer = buffer
                 return head
-            with _deadline(read_timeout, httpx.ReadTimeout, request):
-                data = bytes(await connection.link.receive(_READ_SIZE))
+            try:
+                with _deadline(read_timeout, httpx.ReadTimeout, request):
+                    data = bytes(await connection.link.receive(_READ_SIZE))
+            except _IO_ERRORS as exc:
+                if buffer:
+                    raise
+                raise _NothingReceived(str(exc) or type(exc).__name__, reset=True) from exc
             if not data:
-                raise httpx.RemoteProtocolError(
-                    "Server disconnected without sending a response.", request=request
-                )
+                message = "Server disconnected without sending a response."
+                if not buffer:
+                    raise _NothingReceived(message, reset=False)
+                raise httpx.RemoteProtocolError(message, request=request)
             buffer += data
 
 

@@ -110,6 +110,7 @@ class StreamRelay:
     termination: Termination | None = None
     error: GatewayError | None = None  # the failure (before the start: the caller renders it)
     started: bool = False
+    ended: bool = False  # the body's last message went out: nothing more may be sent
     first_byte_at: float | None = None
     upstream_seconds: float = 0.0
 
@@ -136,7 +137,7 @@ class StreamRelay:
                 raise
             # Cancelled from outside: the server is shutting down with this stream in flight.
             self._terminate(Termination.SHUTDOWN)
-            if self.started:
+            if self.started and not self.ended:
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     shutdown = UpstreamError("the gateway is shutting down", code="server_shutdown")
                     final = self.error_event(shutdown)
@@ -333,9 +334,12 @@ class StreamRelay:
             # connection, after handing http.disconnect to our watcher: the watcher must not
             # cancel that bookkeeping halfway (idle connections would never close, and a
             # restarting replica would leave nginx half-dead connections). Found by the nginx
-            # integration suite.
-            with trio.CancelScope(shield=True):
+            # integration suite. Bounded like any send by the stall timeout, for servers whose
+            # send() honours a deadline (gomodel serve bounds hypercorn's own write, which
+            # does not: gomodel/connections.py).
+            with trio.CancelScope(shield=True), trio.move_on_after(self.deadlines.stall):
                 await self._send_body(b"", more_body=False)
+            self.ended = True
 
     async def _send_body(self, body: bytes, *, more_body: bool = True) -> None:
         if not self.started:

@@ -10,7 +10,8 @@ passthrough). The :class:`Route` it returns is shown to operators as ``X-GoModel
 * rewrite: the body is minimally edited (model selector, gateway-only fields, parameter quirks,
   the usage request); the answer is still relayed verbatim (an injected usage chunk is hidden).
 * translate: the provider does not speak the operation's API (Anthropic for chat, a chat-only
-  provider for Responses, Ollama's native embeddings); both directions are translated.
+  provider for Responses, Ollama's native embeddings, an OpenAI-style provider for Anthropic's
+  Messages API); both directions are translated.
 
 When the request went through a virtual model, or its provider has several deployments, the
 route also names the deployment and model chosen and why (``target=azure.east/gpt-4o;
@@ -29,7 +30,16 @@ from gomodel.ingress.semantics import Operation, Semantics
 from gomodel.providers.spec import Dialect, ProviderSpec
 from gomodel.routing.resolve import Resolution
 
-__all__ = ["Policy", "Reason", "Route", "RouteKind", "decide", "is_reasoning_model", "speaks"]
+__all__ = [
+    "Policy",
+    "Reason",
+    "Route",
+    "RouteKind",
+    "capped",
+    "decide",
+    "is_reasoning_model",
+    "speaks",
+]
 
 
 class RouteKind(enum.Enum):
@@ -46,6 +56,8 @@ class Reason(enum.Enum):
     REASONING_PARAMS = "reasoning_params"  # o-series/gpt-5: max_tokens/temperature rewritten
     REASONING_EFFORT = "reasoning_effort"  # reasoning.effort -> reasoning_effort (Gemini)
     USAGE_INJECTED = "usage_injected"  # stream_options.include_usage added for accounting
+    MAX_TOKENS_DEFAULT = "max_tokens_default"  # Messages: ANTHROPIC_DEFAULT_MAX_TOKENS filled in
+    OUTPUT_CAPPED = "output_capped"  # a budget set or lowered the output cap
     DIALECT = "dialect"  # the provider does not speak this API: translate both ways
     VIRTUAL_MODEL = "virtual_model"  # a virtual model's target: "model" replaced by its id
 
@@ -54,6 +66,8 @@ class Reason(enum.Enum):
 class Policy:
     usage_enabled: bool = True
     enforce_returning_usage_data: bool = True
+    # Messages requests without max_tokens get this (ANTHROPIC_DEFAULT_MAX_TOKENS); None: 400.
+    default_max_tokens: int | None = None
 
 
 @attrs.frozen(slots=True)
@@ -91,6 +105,13 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.match(model.lower()) is not None
 
 
+def capped(route: Route) -> Route:
+    """``route`` with the body's output cap changed by admission (a budget)."""
+    kind = RouteKind.REWRITE if route.kind is RouteKind.PASSTHROUGH else route.kind
+    reasons = (*route.reasons, Reason.OUTPUT_CAPPED)
+    return attrs.evolve(route, kind=kind, reasons=reasons)
+
+
 def speaks(operation: Operation, spec: ProviderSpec) -> bool:
     """Whether the provider serves ``operation`` in the client's own API."""
     if operation is Operation.CHAT:
@@ -99,6 +120,8 @@ def speaks(operation: Operation, spec: ProviderSpec) -> bool:
         return spec.native_responses
     if operation is Operation.EMBEDDINGS:
         return spec.embeddings == "openai"
+    if operation is Operation.MESSAGES:
+        return spec.dialect is Dialect.ANTHROPIC
     return True  # passthrough: the provider's own API, by definition
 
 
@@ -125,6 +148,12 @@ def decide(
         inject_usage = _chat_reasons(semantics, resolution, spec, policy, reasons)
     else:
         inject_usage = False
+    if (
+        operation is Operation.MESSAGES
+        and not semantics.has_max_tokens
+        and policy.default_max_tokens is not None
+    ):
+        reasons.append(Reason.MAX_TOKENS_DEFAULT)
     if Reason.DIALECT in reasons:
         kind = RouteKind.TRANSLATE
     elif reasons:

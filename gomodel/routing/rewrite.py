@@ -7,6 +7,8 @@ edit is the usage request and the client sent no ``stream_options``, the member 
 the client's bytes instead, so everything the client wrote stays byte for byte. Likewise a
 virtual model's target that only needs another ``model`` value gets just that value replaced in
 the client's bytes (:func:`splice_model`).
+:func:`messages_body` is the Messages API's (``/v1/messages`` to Anthropic): the selector, the
+``provider`` field, and a missing ``max_tokens`` (:func:`fill_max_tokens`).
 Pure: no trio, httpx or hypercorn.
 """
 
@@ -20,7 +22,14 @@ import orjson
 from gomodel.ingress.semantics import Semantics
 from gomodel.routing.decision import Reason, Route, RouteKind
 
-__all__ = ["model_body", "splice_model", "upstream_body", "with_model"]
+__all__ = [
+    "fill_max_tokens",
+    "messages_body",
+    "model_body",
+    "splice_model",
+    "upstream_body",
+    "with_model",
+]
 
 _USAGE_MEMBER = b'"stream_options":{"include_usage":true},'
 _SPLICEABLE = frozenset({Reason.VIRTUAL_MODEL, Reason.USAGE_INJECTED})
@@ -111,3 +120,37 @@ def _splice_usage(body: bytes) -> bytes:
     # member follows it (at least "model" and "messages").
     start = body.index(b"{") + 1
     return body[:start] + _USAGE_MEMBER + body[start:]
+
+
+def fill_max_tokens(doc: dict[str, Any], default: int) -> int:
+    """The ``max_tokens`` the gateway gives a Messages request that has none: ``default``
+    (ANTHROPIC_DEFAULT_MAX_TOKENS), on top of the thinking budget when the request thinks
+    (``max_tokens`` counts thinking, and Anthropic wants it above ``budget_tokens``; the chat ->
+    Anthropic translation does the same)."""
+    thinking = doc.get("thinking")
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    if (
+        isinstance(thinking, dict)
+        and thinking.get("type") == "enabled"
+        and isinstance(budget, int)
+        and not isinstance(budget, bool)
+        and budget > 0
+    ):
+        return budget + default
+    return default
+
+
+def messages_body(
+    body: bytes, semantics: Semantics, route: Route, default_max_tokens: int | None
+) -> bytes:
+    """The bytes of a Messages request to a provider that speaks the Messages API: the
+    client's own on the fast path; else edited once (selector, ``provider`` field, and
+    ``max_tokens`` when the route says it is filled in)."""
+    if route.kind is RouteKind.PASSTHROUGH:
+        return body
+    if route.reasons == (Reason.VIRTUAL_MODEL,):
+        return model_body(body, semantics, route)
+    doc = with_model(semantics.doc, route.upstream_model)
+    if Reason.MAX_TOKENS_DEFAULT in route.reasons and default_max_tokens is not None:
+        doc["max_tokens"] = fill_max_tokens(doc, default_max_tokens)
+    return orjson.dumps(doc)

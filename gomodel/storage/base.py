@@ -24,14 +24,11 @@ No trio, httpx or hypercorn: the stores are plain blocking code.
 from __future__ import annotations
 
 import abc
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 import attrs
-import orjson
 
 from gomodel.storage.queries import (
     Totals,
@@ -41,49 +38,17 @@ from gomodel.storage.queries import (
     log_entry,
     nano_dollars,
 )
-from gomodel.usage.row import NANO, UsageRow
+from gomodel.storage.sql import Migration, Session, multi_row_inserts
+from gomodel.storage.usage_schema import COLUMNS, COMPONENT, MIGRATIONS, load_row
+from gomodel.usage.row import UsageRow
 
-__all__ = ["COLUMNS", "MIGRATIONS", "Migration", "SQLUsageStore", "Session", "UsageStore"]
+__all__ = ["SQLUsageStore", "UsageStore"]
 
 T = TypeVar("T")
 
-COMPONENT = "usage"  # this table's name in gomodel_migrations; other features add their own
 BUCKET_SECONDS = 900
 # Search looks in these columns.
 SEARCHED = ("model", "requested_model", "provider", "provider_type", "request_id", "provider_id")
-
-COLUMNS = (
-    "id",
-    "timestamp",
-    "request_id",
-    "provider_id",
-    "provider",
-    "provider_type",
-    "requested_model",
-    "model",
-    "endpoint",
-    "route",
-    "stream",
-    "user_path",
-    "status",
-    "termination",
-    "complete",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "input_cost_nano",
-    "output_cost_nano",
-    "total_cost_nano",
-    "cost_caveat",
-    "latency_ms",
-    "ttfb_ms",
-    "overhead_ms",
-    "raw_usage",
-    "client",
-)
 
 
 class UsageStore(Protocol):
@@ -116,74 +81,14 @@ class UsageStore(Protocol):
     def count(self) -> int:
         """How many rows are stored."""
 
+    def spend(self, scope: str, start: datetime, end: datetime) -> int:
+        """Nano-dollars a budget scope spent in ``[start, end)``."""
+
     def ping(self) -> None:
         """Raise unless storage answers (and its schema is there): the readiness probe."""
 
     def close(self) -> None:
         """Release the connection; idempotent."""
-
-
-class Session(Protocol):
-    """One transaction's worth of statements; ``?`` placeholders."""
-
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-
-
-@attrs.frozen
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]  # with {uuid} {ts} {bool} {int} {float} {json} type slots
-
-
-MIGRATIONS = (
-    Migration(
-        1,
-        "usage table",
-        (
-            """CREATE TABLE usage (
-                id {uuid} PRIMARY KEY,
-                timestamp {ts} NOT NULL,
-                request_id TEXT NOT NULL,
-                provider_id TEXT,
-                provider TEXT NOT NULL,
-                provider_type TEXT NOT NULL,
-                requested_model TEXT NOT NULL,
-                model TEXT NOT NULL,
-                endpoint TEXT NOT NULL,
-                route TEXT NOT NULL,
-                stream {bool} NOT NULL,
-                user_path TEXT NOT NULL DEFAULT '/',
-                status INTEGER NOT NULL,
-                termination TEXT NOT NULL,
-                complete {bool} NOT NULL,
-                input_tokens {int} NOT NULL DEFAULT 0,
-                output_tokens {int} NOT NULL DEFAULT 0,
-                total_tokens {int} NOT NULL DEFAULT 0,
-                cached_tokens {int} NOT NULL DEFAULT 0,
-                cache_write_tokens {int} NOT NULL DEFAULT 0,
-                reasoning_tokens {int} NOT NULL DEFAULT 0,
-                input_cost_nano {int},
-                output_cost_nano {int},
-                total_cost_nano {int},
-                cost_caveat TEXT NOT NULL DEFAULT '',
-                latency_ms {float},
-                ttfb_ms {float},
-                overhead_ms {float},
-                raw_usage {json} NOT NULL
-            )""",
-            "CREATE INDEX usage_timestamp_idx ON usage (timestamp)",
-            "CREATE INDEX usage_model_idx ON usage (model)",
-            "CREATE INDEX usage_provider_idx ON usage (provider)",
-            "CREATE INDEX usage_provider_type_idx ON usage (provider_type)",
-            "CREATE INDEX usage_user_path_idx ON usage (user_path)",
-            "CREATE INDEX usage_request_id_idx ON usage (request_id)",
-        ),
-    ),
-    Migration(2, "client address", ("ALTER TABLE usage ADD COLUMN client TEXT",)),
-)
 
 
 _AGGREGATES = (
@@ -270,6 +175,10 @@ class SQLUsageStore(abc.ABC):
         """An aware instant as this backend binds it."""
         return self._dump_ts(instant)
 
+    def dump_json(self, value: Mapping[str, Any]) -> Any:
+        """A JSON object as this backend binds it."""
+        return self._dump_json(value)
+
     def _values(self, row: UsageRow) -> tuple[Any, ...]:
         v = attrs.asdict(row, recurse=False)
         v["id"] = self._dump_id(row.id)
@@ -282,15 +191,7 @@ class SQLUsageStore(abc.ABC):
     def insert(self, rows: Sequence[UsageRow]) -> None:
         if not rows:
             return
-        # Multi-row INSERTs, not executemany: that steps the statement once per row, releasing
-        # the GIL and taking it back each time, and while the event loop is busy every retake
-        # waits out the interpreter's switch interval (5 ms): writes fell behind at a few
-        # hundred rows a second. One statement per chunk retakes the GIL once.
-        statements: list[tuple[str, list[Any]]] = []
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            params = [value for row in chunk for value in self._values(row)]
-            statements.append((_insert_sql(len(chunk)), params))
+        statements = multi_row_inserts("usage", COLUMNS, [self._values(row) for row in rows])
 
         def write(session: Session) -> None:
             for sql, params in statements:
@@ -305,6 +206,27 @@ class SQLUsageStore(abc.ABC):
         return self._run(lambda s: s.execute(sql, [self._dump_ts(cutoff)]), write=True)
 
     # -- reading -------------------------------------------------------------------------------
+
+    def spend(self, scope: str, start: datetime, end: datetime) -> int:
+        """Nano-dollars spent in ``[start, end)`` by a budget scope: ``path:/a`` (the user path
+        and its subtree) or ``key:<id>``. What a budget counter starts from when it is absent
+        (first use in its window, or after the shared state lost it). Rows without a price
+        count nothing."""
+        clauses = ["timestamp >= ?", "timestamp < ?"]
+        params: list[Any] = [self._dump_ts(start), self._dump_ts(end)]
+        kind, _, name = scope.partition(":")
+        if kind == "key":
+            clauses.append("key_id = ?")
+            params.append(name)
+        elif kind == "path" and name != "/":
+            prefix = name + "/"
+            clauses.append("(user_path = ? OR substr(user_path, 1, CAST(? AS INTEGER)) = ?)")
+            params += [name, len(prefix), prefix]
+        elif kind != "path":
+            raise ValueError(f"not a budget scope: {scope!r}")
+        sql = f"SELECT coalesce(sum(total_cost_nano), 0) FROM usage WHERE {' AND '.join(clauses)}"
+        rows = self._run(lambda s: s.fetch(sql, params), write=False)
+        return int(rows[0][0])
 
     def _where(self, q: UsageQuery, *, log_filters: bool = False) -> tuple[str, list[Any]]:
         clauses = ["timestamp >= ?", "timestamp < ?"]
@@ -412,7 +334,7 @@ class SQLUsageStore(abc.ABC):
             return int(total), s.fetch(page_sql, [*params, q.limit, q.offset])
 
         total, page = self._run(work, write=False)
-        entries = [log_entry(_row(values)) for values in page]
+        entries = [log_entry(load_row(values)) for values in page]
         return {"entries": entries, "total": total, "limit": q.limit, "offset": q.offset}
 
     def count(self) -> int:
@@ -421,36 +343,3 @@ class SQLUsageStore(abc.ABC):
 
     def ping(self) -> None:
         self._run(lambda s: s.fetch("SELECT 1 FROM usage LIMIT 1"), write=False)
-
-
-def _row(values: Sequence[Any]) -> UsageRow:
-    """A row as stored, whatever the backend's Python types."""
-    v = dict(zip(COLUMNS, values, strict=True))
-    for side in ("input", "output", "total"):
-        nanos = v.pop(f"{side}_cost_nano")
-        v[f"{side}_cost"] = None if nanos is None else Decimal(int(nanos)).scaleb(-9).quantize(NANO)
-    stamp = v["timestamp"]
-    stamp = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
-    raw = v["raw_usage"]
-    v.update(
-        id=str(v["id"]),
-        timestamp=stamp.astimezone(UTC),
-        stream=bool(v["stream"]),
-        complete=bool(v["complete"]),
-        raw_usage=raw if isinstance(raw, dict) else orjson.loads(raw),
-    )
-    return UsageRow(**v)
-
-
-# Rows per INSERT statement: 200 rows of 30 values stays far below SQLite's (32766) and
-# PostgreSQL's (65535) limits on bound parameters.
-ROWS_PER_STATEMENT = 200
-
-
-@functools.lru_cache(maxsize=8)
-def _insert_sql(rows: int) -> str:
-    one = f"({', '.join('?' * len(COLUMNS))})"
-    return (
-        f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES {', '.join([one] * rows)} "
-        "ON CONFLICT (id) DO NOTHING"
-    )

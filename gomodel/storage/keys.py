@@ -30,7 +30,8 @@ import orjson
 
 from gomodel.errors import ConfigError, UpstreamUnavailable
 from gomodel.keys.record import AuthKey
-from gomodel.storage.base import Migration, Session, SQLUsageStore
+from gomodel.storage.base import SQLUsageStore
+from gomodel.storage.sql import Migration, Session
 
 __all__ = [
     "COMPONENT",

@@ -24,7 +24,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Json
 
-from gomodel.storage.base import Session, SQLUsageStore
+from gomodel.storage.base import SQLUsageStore
+from gomodel.storage.sql import Session
 
 __all__ = ["PostgresStore"]
 

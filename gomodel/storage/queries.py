@@ -165,6 +165,7 @@ def log_entry(row: UsageRow) -> dict[str, Any]:
         "overhead_ms": row.overhead_ms,
         "raw_data": dict(row.raw_usage),
         "client": row.client,
+        "key_id": row.key_id,
     }
 
 

@@ -71,6 +71,7 @@ class RecorderStatistics:
     spill_failures: int = 0  # spill writes that failed (their rows stayed held)
     dropped: int = 0  # rows lost: past the hard cap with storage and the spill both failing
     quarantined: int = 0  # damaged spill lines moved to a quarantine file
+    batches: int = 0  # inserts that succeeded (a batch of up to WRITE_SIZE rows each)
 
 
 @attrs.define(eq=False)
@@ -88,6 +89,8 @@ class UsageRecorder:
     offload: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
     # Rows held in memory for the spill file at most (see gomodel.storage.spiller).
     max_held: int = MAX_HELD_ROWS
+    # Sees every row as it is priced (the metrics' tokens and cost: priced once, here).
+    on_row: Callable[[UsageRecord, UsageRow], None] | None = None
 
     _send: trio.MemorySendChannel[UsageRow] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[UsageRow] = attrs.field(init=False)
@@ -97,6 +100,7 @@ class UsageRecorder:
     _written: int = attrs.field(default=0, init=False)
     _replayed: int = attrs.field(default=0, init=False)
     _failed_writes: int = attrs.field(default=0, init=False)
+    _batches: int = attrs.field(default=0, init=False)
     _quarantined: int = attrs.field(default=0, init=False)
     _quarantine_files: tuple[tuple[str, int], ...] = attrs.field(default=(), init=False)
     _prepared: bool = attrs.field(default=False, init=False)  # migrated
@@ -130,6 +134,11 @@ class UsageRecorder:
             self._send.send_nowait(row)
         except trio.WouldBlock:
             self._spiller.hold([row])
+        if self.on_row is not None:
+            try:
+                self.on_row(record, row)
+            except Exception:  # an observer's bug must not cost the request (the row is safe)
+                log.exception("usage row observer failed")
 
     def statistics(self) -> RecorderStatistics:
         return RecorderStatistics(
@@ -143,6 +152,7 @@ class UsageRecorder:
             spill_failures=self._spiller.failures,
             dropped=self._spiller.dropped,
             quarantined=self._quarantined,
+            batches=self._batches,
         )
 
     def alarms(self) -> tuple[str, ...]:
@@ -228,6 +238,7 @@ class UsageRecorder:
                 return False
             del self._pending[: len(batch)]
             self._written += len(batch)
+            self._batches += 1
         return await self._replay_if_due()
 
     def _take_ready(self) -> None:

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gomodel.storage.base import Session, SQLUsageStore
+from gomodel.storage.base import SQLUsageStore
+from gomodel.storage.sql import Session
 
 __all__ = ["SQLiteStore"]
 

@@ -16,6 +16,9 @@ with or without a ``/v1`` prefix:
   the tool input JSON) in 5-character deltas, ``content_block_stop``, ``message_delta`` with the
   stop reason and the usage, ``message_stop``; each with its ``event:`` line as the real API
   sends, ``Sleep(stream_gap)`` between consecutive events.
+* ``POST /messages/count_tokens``: ``{"input_tokens": 14}`` (:data:`MOCK_INPUT_TOKENS`, what
+  Anthropic counted for the recorded "Say 'Hello, World!'" request) for a JSON object with
+  ``model`` and a non-empty ``messages`` array; otherwise a 400.
 * anything else: 404. Errors use Anthropic's envelope ``{"type": "error", "error": {"type",
   "message"}}`` (:func:`anthropic_error_reply`).
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ANTHROPIC_MODELS",
     "ANTHROPIC_USAGE",
+    "MOCK_INPUT_TOKENS",
     "MOCK_TOOL_ID",
     "MOCK_TOOL_INPUT",
     "anthropic_error_reply",
@@ -51,6 +55,7 @@ ANTHROPIC_USAGE = {
     "output_tokens": 20,
 }
 MOCK_TOOL_ID = "toolu_mock_123"
+MOCK_INPUT_TOKENS = 14
 MOCK_TOOL_INPUT = {"city": "Warsaw"}
 _CHUNK_CHARS = 5
 _KNOWN_FIELDS = frozenset(
@@ -120,6 +125,13 @@ def anthropic_reply(
         return Reply.json({"data": data, "has_more": False, "first_id": first, "last_id": last})
     if request.method == "POST" and path == "/messages":
         return _messages(request.json, stream_gap, message_id)
+    if request.method == "POST" and path == "/messages/count_tokens":
+        payload = request.json
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+            return anthropic_error_reply(400, "model: Field required")
+        if not isinstance(payload.get("messages"), list) or not payload["messages"]:
+            return anthropic_error_reply(400, "messages: at least one message is required")
+        return Reply.json({"input_tokens": MOCK_INPUT_TOKENS})
     return anthropic_error_reply(404, f"Not found: {request.method} {request.path}")
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import attrs
 import orjson
 
-from gomodel.errors import GatewayError, UpstreamError
+from gomodel.errors import GatewayError
 from gomodel.translate.anthropic_response import (
     anthropic_error,
     finish_reason,
@@ -54,7 +54,7 @@ from gomodel.translate.anthropic_response import (
     tool_arguments,
     usage_from_anthropic,
 )
-from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult
+from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult, event_object
 from gomodel.usage.extract import Usage
 from gomodel.wire.sse import DONE, Event, encode_data
 
@@ -99,13 +99,9 @@ class AnthropicChatStream:
         """The chat chunks ``event`` becomes, as objects."""
         if self.done or self.error is not None or event.data is None:
             return []
-        try:
-            payload = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            payload = None
-        if not isinstance(payload, dict):
-            message = f"{self.provider_name} sent a stream event that is not a JSON object"
-            self.error = UpstreamError(message, code="malformed_stream")
+        payload = event_object(event, self.provider_name)
+        if isinstance(payload, GatewayError):
+            self.error = payload
             return []
         kind = payload.get("type")
         if kind == "message_start":

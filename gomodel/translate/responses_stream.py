@@ -71,7 +71,7 @@ import orjson
 
 from gomodel.errors import GatewayError, UpstreamError, error_from_upstream
 from gomodel.translate import responses_output as out
-from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult
+from gomodel.translate.stage import DONE_CHUNK, Chunk, StreamResult, event_object
 from gomodel.usage.extract import Usage, usage_from_object
 from gomodel.wire.sse import Event, encode_event
 
@@ -129,13 +129,9 @@ class ChatToResponsesStream:
             return None
         if event.is_done:
             return self.feed_chunk(DONE_CHUNK)
-        try:
-            chunk = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if not isinstance(chunk, dict):
-            message = f"{self.provider_name} sent a stream event that is not a JSON object"
-            self.error = UpstreamError(message, code="malformed_stream")
+        chunk = event_object(event, self.provider_name)
+        if isinstance(chunk, GatewayError):
+            self.error = chunk
             return None
         if chunk.get("error") is not None:
             self.error = error_from_upstream(self.provider_name, 502, event.data)

@@ -22,12 +22,13 @@ Pure: no trio, httpx or hypercorn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
+import orjson
 
-from gomodel.errors import GatewayError
+from gomodel.errors import GatewayError, UpstreamError
 from gomodel.usage.extract import Usage
 from gomodel.wire.sse import Event
 
@@ -38,7 +39,9 @@ __all__ = [
     "ChunkSource",
     "StreamResult",
     "StreamStage",
+    "Tapped",
     "Verbatim",
+    "event_object",
 ]
 
 
@@ -93,6 +96,20 @@ class ChunkSink(StreamStage, Protocol):
 
     def feed_chunk(self, chunk: Chunk) -> bytes | None:
         """What the client gets for one chat chunk (``DONE_CHUNK`` for ``[DONE]``)."""
+
+
+def event_object(event: Event, provider: str) -> dict[str, Any] | GatewayError:
+    """The JSON object an event's ``data`` holds, or the error for a provider that sent
+    something else (every stream engine treats that as a failure of the provider)."""
+    assert event.data is not None
+    try:
+        payload = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict):
+        return payload
+    message = f"{provider} sent a stream event that is not a JSON object"
+    return UpstreamError(message, code="malformed_stream")
 
 
 @attrs.define
@@ -154,3 +171,31 @@ class Verbatim:
 
     def result(self) -> StreamResult:
         return self.inner.result() if self.inner is not None else StreamResult(done=True)
+
+
+@attrs.define
+class Tapped:
+    """``inner`` unchanged, with every piece the client gets also handed to ``tap`` (the audit
+    log's reassembly). Only used when something asked for the tap: the fast path never wraps."""
+
+    inner: StreamStage
+    tap: Callable[[bytes], None]
+
+    @property
+    def error(self) -> GatewayError | None:
+        return self.inner.error
+
+    def feed(self, event: Event) -> bytes | None:
+        piece = self.inner.feed(event)
+        if piece:
+            self.tap(piece)
+        return piece
+
+    def finish(self) -> bytes | None:
+        piece = self.inner.finish()
+        if piece:
+            self.tap(piece)
+        return piece
+
+    def result(self) -> StreamResult:
+        return self.inner.result()

@@ -35,6 +35,7 @@ class UsageRecord:
     termination: Termination
     provider_id: str | None = None
     user_path: str = "/"
+    key_id: str | None = None  # the managed key the request presented
     latency_ms: float | None = None  # request received -> last byte handed to the server
     ttfb_ms: float | None = None  # request received -> first byte handed to the server
     overhead_ms: float | None = None  # latency minus the time spent waiting on the upstream

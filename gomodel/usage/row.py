@@ -32,7 +32,14 @@ from gomodel.usage.extract import Usage
 from gomodel.usage.pricing import Cost, PriceTable, compute_cost
 from gomodel.usage.record import UsageRecord
 
-__all__ = ["NANO", "UsageRow", "from_json_line", "row_from_record", "to_json_line"]
+__all__ = [
+    "NANO",
+    "UsageRow",
+    "from_json_line",
+    "price_record",
+    "row_from_record",
+    "to_json_line",
+]
 
 NANO = Decimal("1e-9")  # costs are kept to the nano-dollar
 
@@ -69,6 +76,7 @@ class UsageRow:
     provider_id: str | None = None
     raw_usage: Mapping[str, Any] = attrs.field(factory=dict)
     client: str | None = None  # the client's address (X-Forwarded-For past trusted proxies)
+    key_id: str | None = None  # the managed key the request presented
 
 
 def _text(value: str) -> str:
@@ -89,6 +97,17 @@ def _nano(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(NANO, rounding=ROUND_HALF_EVEN)
 
 
+def price_record(record: UsageRecord, prices: PriceTable) -> Cost:
+    """What ``record``'s usage costs: the upstream's model priced, else the requested one."""
+    usage = record.usage
+    if usage is None:
+        return Cost(None, None, None, "no usage reported")
+    price = prices.lookup(record.provider_type, record.model)
+    if price is None and record.requested_model != record.model:
+        price = prices.lookup(record.provider_type, record.requested_model)
+    return compute_cost(usage, price)
+
+
 def row_from_record(
     record: UsageRecord,
     *,
@@ -104,15 +123,8 @@ def row_from_record(
     if now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
     usage = record.usage
-    if usage is None:
-        counts = Usage()
-        cost = Cost(None, None, None, "no usage reported")
-    else:
-        counts = usage
-        price = prices.lookup(record.provider_type, record.model)
-        if price is None and record.requested_model != record.model:
-            price = prices.lookup(record.provider_type, record.requested_model)
-        cost = compute_cost(usage, price)
+    counts = Usage() if usage is None else usage
+    cost = price_record(record, prices)
     caveats = set(filter(None, cost.caveat.split("; ")))
     if usage is not None and not record.complete:
         caveats.add("incomplete counts: the request ended before the provider reported usage")
@@ -147,6 +159,7 @@ def row_from_record(
         provider_id=None if record.provider_id is None else _text(record.provider_id),
         raw_usage=_plain_json(counts.raw),
         client=None if record.client is None else _text(record.client),
+        key_id=record.key_id,
     )
 
 

@@ -29,6 +29,7 @@ class Gateway:
     url: str  # base URL including /v1
     mock: MockUpstream
     usage: MemoryUsageSink
+    app: GatewayApp
 
     def sdk(self, **kwargs: object) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -87,4 +88,4 @@ async def start_gateway(
     url = await nursery.start(serve_gateway, app)
     assert app.runtime is not None
     await app.runtime.initial_load.wait()
-    return Gateway(url + "/v1", mock, usage)
+    return Gateway(url + "/v1", mock, usage, app)

@@ -16,6 +16,7 @@ from gomodel.serve import serve_gateway
 from gomodel.testing import MockUpstream, memory_transport
 from gomodel.usage.record import MemoryUsageSink
 from tests.app.gateway import Gateway, start_gateway
+from tests.conftest import VIRTUAL_TIME_ENV
 
 MESSAGES = b'"messages": [{"role": "user", "content": "hi"}]'
 
@@ -94,7 +95,13 @@ async def test_body_over_limit_is_413(gw: Gateway) -> None:
 async def test_slow_body_is_408(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     """A body that trickles in past BODY_READ_TIMEOUT is answered 408 at that instant."""
     config = load_config(
-        {"OPENAI_API_KEY": "k", "OPENAI_MODELS": "gpt-4o", "BODY_READ_TIMEOUT": "10"}, cwd=tmp_path
+        {
+            "OPENAI_API_KEY": "k",
+            "OPENAI_MODELS": "gpt-4o",
+            "BODY_READ_TIMEOUT": "10",
+            **VIRTUAL_TIME_ENV,
+        },
+        cwd=tmp_path,
     )
     mock = MockUpstream()
     sent: list[tuple[float, dict[str, Any]]] = []

@@ -99,7 +99,7 @@ async def start_two(
     url = await nursery.start(serve_gateway, app)
     assert app.runtime is not None
     await app.runtime.initial_load.wait()
-    return Two(Gateway(url + "/v1", a, usage), a, b, app)
+    return Two(Gateway(url + "/v1", a, usage, app), a, b, app)
 
 
 def chat_posts(mock: MockUpstream) -> int:

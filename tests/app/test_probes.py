@@ -109,14 +109,16 @@ async def test_ready_warns_of_quarantined_usage_rows(
 async def test_not_ready_without_storage(
     nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With its PostgreSQL unreachable the gateway still serves, but /ready says why not:
-    publicly only that storage does not answer (the probe is unauthenticated; the driver's
-    message names the database host and user), the detail goes to the log."""
+    """With its PostgreSQL unreachable the gateway still serves master-key requests, but
+    /ready says why not: publicly only that storage does not answer (the probe is
+    unauthenticated; the driver's message names the database host and user), the detail goes
+    to the log."""
     url, app = await _gateway(
         nursery,
         tmp_path,
         STORAGE_TYPE="postgresql",
         POSTGRES_URL="postgresql://billing_admin@127.0.0.1:1/test?connect_timeout=1",
+        GOMODEL_MASTER_KEY="mk",
     )
     assert app.runtime is not None
     await app.runtime.initial_load.wait()
@@ -125,6 +127,7 @@ async def test_not_ready_without_storage(
         chat = await client.post(
             "/v1/chat/completions",
             json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": "Bearer mk"},
         )
     assert probe.status_code == 503
     error = probe.json()["error"]
@@ -151,3 +154,26 @@ async def test_client_address_behind_trusted_proxy(nursery: trio.Nursery, tmp_pa
         )
     [record] = await gw.records(1)
     assert record.client == "203.0.113.7"
+
+
+async def test_keyless_gateway_fails_closed_while_key_storage_is_down(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """No master key, and the database that holds managed keys is down from the start: the
+    gateway cannot know whether keys exist, so it lets nobody in (503), never everybody."""
+    url, app = await _gateway(
+        nursery,
+        tmp_path,
+        STORAGE_TYPE="postgresql",
+        POSTGRES_URL="postgresql://gomodel@127.0.0.1:1/test?connect_timeout=1",
+    )
+    assert app.runtime is not None
+    await app.runtime.initial_load.wait()
+    async with httpx.AsyncClient(base_url=url) as client:
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        anonymous = await client.post("/v1/chat/completions", json=body)
+        guessed = await client.post(
+            "/v1/chat/completions", json=body, headers={"authorization": "Bearer sk_gom_x"}
+        )
+    assert (anonymous.status_code, guessed.status_code) == (503, 503)
+    assert anonymous.json()["error"]["code"] == "auth_keys_unavailable"

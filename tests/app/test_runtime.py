@@ -12,6 +12,9 @@ from gomodel.app.asgi import GatewayApp
 from gomodel.config import load_config
 from gomodel.testing import MockUpstream, Reply, memory_transport
 from gomodel.usage.record import MemoryUsageSink
+from tests.conftest import VIRTUAL_TIME_ENV
+
+_NO_KEYS = VIRTUAL_TIME_ENV
 
 
 async def _catalog_ids(app: GatewayApp) -> list[str]:
@@ -24,7 +27,9 @@ async def test_refresh_picks_up_new_models(
 ) -> None:
     """The list is reloaded every CACHE_REFRESH_INTERVAL."""
     mock = MockUpstream(models=("a",))
-    config = load_config({"OPENAI_API_KEY": "k", "CACHE_REFRESH_INTERVAL": "60"}, cwd=tmp_path)
+    config = load_config(
+        {"OPENAI_API_KEY": "k", "CACHE_REFRESH_INTERVAL": "60", **_NO_KEYS}, cwd=tmp_path
+    )
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
             config,
@@ -60,7 +65,9 @@ async def test_failed_list_falls_back(
     """A provider whose /models fails keeps <TYPE>_MODELS, or accepts any model without one."""
     mock = MockUpstream()
     mock.script(Reply.html(502, "down"), path="/models")
-    env = {"OPENAI_API_KEY": "k"} | ({"OPENAI_MODELS": configured} if configured else {})
+    env = {"OPENAI_API_KEY": "k", **_NO_KEYS} | (
+        {"OPENAI_MODELS": configured} if configured else {}
+    )
     config = load_config(env, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
@@ -85,7 +92,9 @@ async def test_serving_does_not_wait_for_the_list(
         Reply(headers_delay=20.0, body=(b'{"data": [{"id": "late"}]}',), chunked=False),
         path="/models",
     )
-    config = load_config({"OPENAI_API_KEY": "k", "OPENAI_MODELS": "early"}, cwd=tmp_path)
+    config = load_config(
+        {"OPENAI_API_KEY": "k", "OPENAI_MODELS": "early", **_NO_KEYS}, cwd=tmp_path
+    )
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
             config,
@@ -103,9 +112,17 @@ async def test_serving_does_not_wait_for_the_list(
 
 
 async def test_usage_disabled_opens_no_storage(tmp_path: Path) -> None:
-    """USAGE_ENABLED=false: no storage is opened, no recorder runs, nothing is written."""
+    """USAGE_ENABLED=false (and no managed keys, budgets or rate limits): no storage is
+    opened, no recorder runs, nothing is written."""
     config = load_config(
-        {"USAGE_ENABLED": "false", "SQLITE_PATH": str(tmp_path / "u.db")}, cwd=tmp_path
+        {
+            "USAGE_ENABLED": "false",
+            "AUTH_KEYS_ENABLED": "false",
+            "BUDGETS_ENABLED": "false",
+            "RATE_LIMITS_ENABLED": "false",
+            "SQLITE_PATH": str(tmp_path / "u.db"),
+        },
+        cwd=tmp_path,
     )
     async with GatewayApp(config).serving() as runtime:
         assert runtime.store is None

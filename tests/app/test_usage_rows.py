@@ -206,6 +206,66 @@ CASES = [
         "translate",
     ),
     Case(
+        "messages-anthropic-cached",
+        "anthropic",
+        "/v1/messages",
+        {"model": "claude-sonnet-4-20250514", "max_tokens": 64, "messages": HI},
+        Reply.json(_json("anthropic/messages.json", usage=CACHED_ANTHROPIC)),
+        CACHED_COUNTS,
+        ("anthropic", "claude-sonnet-4"),
+        "passthrough",
+    ),
+    Case(
+        "messages-anthropic-cached-stream",
+        "anthropic",
+        "/v1/messages",
+        {"model": "claude-sonnet-4-20250514", "max_tokens": 64, "messages": HI, "stream": True},
+        _sse(_cached_anthropic_stream()),
+        CACHED_COUNTS,
+        ("anthropic", "claude-sonnet-4"),
+        "passthrough",
+    ),
+    Case(
+        "messages-anthropic-default-max-tokens",
+        "anthropic",
+        "/v1/messages",
+        {"model": "claude-sonnet-4-20250514", "messages": HI},
+        Reply.json(_json("anthropic/messages.json", usage=CACHED_ANTHROPIC)),
+        CACHED_COUNTS,
+        ("anthropic", "claude-sonnet-4"),
+        "rewrite",
+    ),
+    Case(
+        "messages-openai",
+        "openai",
+        "/v1/messages",
+        {"model": "gpt-4o-mini", "max_tokens": 64, "messages": HI},
+        Reply.json(_json("openai/chat_completion.json")),
+        (17, 4, 21, 0, 0, 0),
+        ("openai", "gpt-4o-mini"),
+        "translate",
+    ),
+    Case(
+        "messages-openai-stream",
+        "openai",
+        "/v1/messages",
+        {"model": "gpt-4o-mini", "max_tokens": 64, "messages": HI, "stream": True},
+        _sse(_openai_stream_with_usage()),
+        (17, 4, 21, 0, 0, 0),
+        ("openai", "gpt-4o-mini"),
+        "translate",
+    ),
+    Case(
+        "messages-xai-reasoning",
+        "xai",
+        "/v1/messages",
+        {"model": "grok-3-mini", "max_tokens": 64, "messages": HI},
+        Reply.json(_json("xai/chat_completion.json")),
+        (10, 410, 420, 3, 0, 375),
+        ("xai", "grok-3-mini"),
+        "translate",
+    ),
+    Case(
         "embeddings-openai",
         "openai",
         "/v1/embeddings",
@@ -343,6 +403,7 @@ async def test_stored_row(case: Case, tmp_path: Path, nursery: trio.Nursery) -> 
         200,
     )
     assert (row["termination"], row["complete"]) == ("completed", 1)
+    assert row["endpoint"] == case.path
 
 
 async def test_failed_embeddings_request_leaves_its_row(

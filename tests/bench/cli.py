@@ -1,5 +1,6 @@
 """``python -m tests.bench [--duration S] [--concurrency 1,10,50] [--workers 1,2]
-[--workloads chat,stream,translated,responses] [--with-litellm] [--smoke] [--out PATH]``.
+[--workloads chat,stream,translated,responses,messages,messages_translated] [--with-litellm]
+[--smoke] [--soak S] [--out PATH]``.
 
 Exit status: 0 whenever the bench ran, whatever the numbers; 1 when it could not measure (a
 workload failed its check, a server did not start); 2 for bad arguments or a missing wrk.
@@ -61,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a quick check that the harness works: 0.5 s runs, c=1,10, 1 worker, no warm-up",
     )
     parser.add_argument(
+        "--soak",
+        type=float,
+        help="seconds of the soak (tests/bench/soak.py): streams with clients leaving and "
+        "provider faults, then what is left; default 60, 0 with --smoke (0: no soak)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
@@ -82,6 +89,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         with_litellm=bool(args.with_litellm),
         ttfb_samples=(10, 20) if smoke else (200, 500),
         disconnects=5 if smoke else 50,
+        soak=args.soak if args.soak is not None else (0.0 if smoke else 60.0),
         startup_repeats=3,
         workdir=out.parent / f"{out.stem}-work",
     )
@@ -91,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.duration is not None and args.duration <= 0:
         print("bench: --duration must be positive", file=sys.stderr)
+        return 2
+    if args.soak is not None and args.soak < 0:
+        print("bench: --soak must be 0 or more", file=sys.stderr)
         return 2
     require_wrk()
     plan = plan_from(args)
@@ -107,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "smoke": bool(args.smoke),
         "ttfb_samples": list(plan.ttfb_samples),
         "disconnects": plan.disconnects,
+        "soak": plan.soak,
         "startup_repeats": plan.startup_repeats,
         "workdir": str(plan.workdir),
     }

@@ -12,7 +12,7 @@ from tests.bench.ttfb import TtfbResult
 __all__ = ["markdown", "table_rows"]
 
 DASH = "-"
-STREAMS = ("stream", "translated", "responses")
+STREAMS = ("stream", "translated", "responses", "messages", "messages_translated")
 
 
 def _num(value: float | None, fmt: str = ",.0f") -> str:
@@ -95,6 +95,31 @@ def _throughput(results: Results) -> list[str]:
     return lines
 
 
+def _observability(results: Results) -> list[str]:
+    """Chat with metrics on and with the audit log on (bodies), beside plain chat."""
+    if "chat" not in results.workloads:
+        return []
+    lines = [
+        "## Observability cost (chat, wrk, req/s)",
+        "",
+        "The same gateway with `METRICS_ENABLED=true`, and with `LOGGING_ENABLED`, "
+        "`LOGGING_LOG_BODIES` and `LOGGING_LOG_HEADERS` on, measured right after plain chat.",
+        "",
+        "| c | workers | plain | metrics | metrics÷plain | audit | audit÷plain |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in results.concurrencies:
+        for w in results.worker_counts:
+            plain = results.rps("chat", c, "gomodel", w)
+            metrics = results.rps("chat", c, "gomodel-metrics", w)
+            audit = results.rps("chat", c, "gomodel-audit", w)
+            lines.append(
+                f"| {c} | {w} | {_num(plain)} | {_num(metrics)} | {_x(ratio(metrics, plain))} "
+                f"| {_num(audit)} | {_x(ratio(audit, plain))} |"
+            )
+    return lines
+
+
 def _pair(ttfb: TtfbResult | None) -> tuple[str, str]:
     if ttfb is None:
         return DASH, DASH
@@ -158,6 +183,38 @@ def _other(results: Results) -> list[str]:
             f"p50 **{d.p50_ms:.2f} ms**, p99 {d.p99_ms:.2f} ms"
         )
     return lines
+
+
+def _soak(results: Results) -> list[str]:
+    soak = results.soak
+    if soak is None:
+        return []
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(soak.outcomes.items()))
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(soak.faults.items()) if k != "none")
+    fds = ", ".join(f"{k} {soak.fds_start[k]} -> {soak.fds_end[k]}" for k in soak.fds_end)
+    rows = (
+        "every one with exactly one row"
+        if not (soak.rows_missing or soak.rows_doubled or soak.rows_unknown)
+        else (
+            f"**{soak.rows_missing} without a row, {soak.rows_doubled} ids with two or more, "
+            f"{soak.rows_unknown} rows under unknown ids**"
+        )
+    )
+    return [
+        "## Soak",
+        "",
+        f"* `gomodel serve` (1 worker), {soak.concurrency} clients for {soak.seconds:.0f} s "
+        f"after a warm-up: **{soak.soak_streams} streams** ({soak.streams_per_second:.0f}/s; "
+        f"{soak.streams} with the warm-up, counted below); "
+        f"outcomes: {outcomes}; provider faults injected: {faults}; clients that stayed and "
+        f"got something else than their fault gives: {len(soak.unexpected)}",
+        f"* Provider requests {soak.upstream_requests}, {rows}; usage rows {soak.usage_rows}",
+        f"* Open files after the warm-up -> after the soak (load stopped): {fds}",
+        f"* RSS after the warm-up {soak.rss_start_mb:.1f} MB -> after the soak "
+        f"**{soak.rss_end_mb:.1f} MB** (peak {soak.rss_peak_mb:.1f} MB)",
+        f"* Answers afterwards: {'yes' if soak.answers_after else '**no**'}; exit status after "
+        f"SIGTERM {soak.exit_code}; error lines in its log: {len(soak.log_errors)}",
+    ]
 
 
 def _checks(results: Results) -> list[str]:
@@ -230,8 +287,10 @@ def markdown(results: Results) -> str:
     sections = [
         head,
         _throughput(results),
+        _observability(results),
         _ttfb(results),
         _other(results),
+        _soak(results),
         _checks(results),
         _targets(evaluate(results)),
     ]

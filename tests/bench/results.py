@@ -18,6 +18,7 @@ import orjson
 from tests.bench.disconnect import DisconnectResult
 from tests.bench.procs import RssResult
 from tests.bench.servers import REPO, LogSummary
+from tests.bench.soak import SoakResult
 from tests.bench.ttfb import TtfbResult
 from tests.bench.verify import Check
 from tests.bench.wrk import WrkResult
@@ -66,6 +67,7 @@ class Results:
     servers: list[ServerRun] = field(default_factory=list)
     startup_s: dict[str, list[float]] = field(default_factory=dict)  # target -> samples
     disconnect: DisconnectResult | None = None
+    soak: SoakResult | None = None
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 

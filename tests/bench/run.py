@@ -1,7 +1,9 @@
 """The order of a run: the mock first, then one system under test at a time.
 
-mock -> direct runs -> gomodel (each worker count) -> hello (each) -> LiteLLM (each, if asked)
--> start-up times -> the in-process disconnect measurement. Each server is started once per
+mock -> direct runs -> gomodel (each worker count; then chat with metrics on, and with the
+audit log on) -> hello (each) -> LiteLLM (each, if asked)
+-> start-up times -> the in-process disconnect measurement -> the soak (its own gateway and
+mock, tests/bench/soak.py). Each server is started once per
 worker count, verified, measured (wrk per workload and concurrency, RSS sampled during the
 highest concurrency, then TTFB for streams) and stopped before the next one starts.
 """
@@ -21,6 +23,7 @@ from tests.bench.mock import mock_provider
 from tests.bench.procs import RssResult, RssSampler
 from tests.bench.results import Cell, Results, ServerRun, TtfbCell
 from tests.bench.servers import (
+    VARIANTS,
     Server,
     gateway_command,
     gateway_env,
@@ -29,6 +32,7 @@ from tests.bench.servers import (
     hello_server,
     litellm_server,
 )
+from tests.bench.soak import run_soak
 from tests.bench.startup import measure_startup
 from tests.bench.targets import workers_label
 from tests.bench.ttfb import measure_ttfb
@@ -49,6 +53,7 @@ class Plan:
     with_litellm: bool
     ttfb_samples: tuple[int, int]  # at concurrency 1, above 1
     disconnects: int
+    soak: float  # seconds; 0: none
     startup_repeats: int
     workdir: Path
 
@@ -211,6 +216,10 @@ def _all(results: Results, plan: Plan, mock_url: str) -> None:
     for w in plan.workers:
         server = gateway_server(mock_url, w, plan.workdir)
         _server(results, plan, server, "gomodel", w, plan.workloads, {})
+        if "chat" in plan.workloads:  # what metrics and the audit log cost, beside plain chat
+            for variant in VARIANTS:
+                server = gateway_server(mock_url, w, plan.workdir, variant)
+                _server(results, plan, server, variant, w, ["chat"], {})
     if "chat" in plan.workloads:
         for w in plan.workers:
             _server(results, plan, hello_server(w, plan.workdir), "hello", w, ["chat"], {})
@@ -239,6 +248,9 @@ def run(results: Results, plan: Plan) -> None:
             _all(results, plan, mock_url)
         say(f"client close -> provider close, {plan.disconnects} streams")
         results.disconnect = measure_disconnects(plan.disconnects)
+        if plan.soak > 0:
+            say(f"soak, {plan.soak:g} s of streams with clients leaving and provider faults")
+            results.soak = run_soak(plan.soak, plan.workdir / "soak")
     finally:
         results.wall_seconds = time.monotonic() - started
         results.loadavg_end = os.getloadavg()[0]

@@ -27,6 +27,7 @@ from tests.bench.procs import stop_process
 from tests.bench.workloads import FAILOVER_MODEL
 
 __all__ = [
+    "VARIANTS",
     "LogSummary",
     "Server",
     "free_port",
@@ -234,14 +235,30 @@ def _running(server: Server, ready: Callable[[httpx.Client], bool]) -> Iterator[
             server.log = summarize_log(server.log_path)
 
 
+# The observability variants: the same gateway with one feature on (docs/observability.md).
+VARIANTS: dict[str, dict[str, str]] = {
+    "gomodel-metrics": {"METRICS_ENABLED": "true", "METRICS_TOKEN": "bench-metrics"},
+    "gomodel-audit": {
+        "LOGGING_ENABLED": "true",
+        "LOGGING_LOG_BODIES": "true",
+        "LOGGING_LOG_HEADERS": "true",
+    },
+}
+
+
 @contextmanager
-def gateway_server(mock_url: str, workers: int, workdir: Path) -> Iterator[Server]:
+def gateway_server(
+    mock_url: str, workers: int, workdir: Path, target: str = "gomodel"
+) -> Iterator[Server]:
     """``gomodel serve --workers N`` against the mock; ready once /ready says so and the model
-    catalog lists both benchmark models."""
+    catalog lists both benchmark models. ``target`` names a variant of :data:`VARIANTS`."""
     port = free_port()
-    log_path = workdir / f"gomodel-w{workers}.log"
-    process = _spawn(gateway_command(port, workers), gateway_env(mock_url, workdir), log_path)
-    server = Server("gomodel", workers, f"http://127.0.0.1:{port}", process, log_path)
+    log_path = workdir / f"{target}-w{workers}.log"
+    env = {**gateway_env(mock_url, workdir), **VARIANTS.get(target, {})}
+    if target != "gomodel":  # a database of its own: the plain run's rows do not slow it
+        env["SQLITE_PATH"] = str(workdir / f"{target}.db")
+    process = _spawn(gateway_command(port, workers), env, log_path)
+    server = Server(target, workers, f"http://127.0.0.1:{port}", process, log_path)
     with _running(server, _gateway_ready) as running:
         yield running
 

@@ -22,6 +22,8 @@ ADDED_TTFB_MS = 1.5
 RSS_MB = 60.0
 STARTUP_S = 1.0
 HEADROOM = 5.0
+METRICS_RATIO = 0.95
+AUDIT_RATIO = 0.85
 
 
 @dataclass
@@ -128,8 +130,26 @@ def evaluate(results: Results) -> list[Target]:
         _rps_ratio(results, ("stream", "gomodel"), ("translated", "gomodel")),
         FAST_PATH_FACTOR,
     )
+    for variant, threshold, what in (
+        ("gomodel-metrics", METRICS_RATIO, "metrics on"),
+        ("gomodel-audit", AUDIT_RATIO, "the audit log on (bodies included)"),
+    ):
+        targets += _per_concurrency(
+            results,
+            f"chat with {what} >= {threshold:g}x plain chat",
+            f"{variant} / gomodel chat",
+            _rps_ratio(results, ("chat", variant), ("chat", "gomodel")),
+            threshold,
+        )
+    targets += _per_concurrency(
+        results,
+        f"fast-path Messages >= {FAST_PATH_FACTOR:g}x translated Messages throughput",
+        "gomodel messages / messages_translated",
+        _rps_ratio(results, ("messages", "gomodel"), ("messages_translated", "gomodel")),
+        FAST_PATH_FACTOR,
+    )
     workers = target_workers(results)
-    for workload in ("stream", "translated", "responses"):
+    for workload in ("stream", "translated", "responses", "messages", "messages_translated"):
         gateway = results.ttfb_of(workload, 1, "gomodel", workers)
         direct = results.ttfb_of(workload, 1, "direct", None)
         added = None if gateway is None or direct is None else gateway.p50_ms - direct.p50_ms

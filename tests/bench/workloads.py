@@ -60,6 +60,10 @@ _ANTHROPIC = {
     "stream": True,
 }
 _RESPONSES = {"model": "gpt-4o-mini", "input": PROMPT, "stream": True}
+# Anthropic's Messages API to an OpenAI model, and the chat request the gateway makes of it.
+_MESSAGES_TO_GPT = {**_ANTHROPIC, "model": "gpt-4o-mini"}
+_MESSAGES_AS_CHAT = {"model": "gpt-4o-mini", "messages": _MESSAGES, "max_tokens": 256}
+_MESSAGES_AS_CHAT |= _INCLUDE_USAGE
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
@@ -106,6 +110,30 @@ WORKLOADS: dict[str, Workload] = {
             stream=True,
             end_marker="data: [DONE]",
             direct_end_marker="event: message_stop",
+            route="translate",
+        ),
+        Workload(
+            "messages",
+            "claude-sonnet-4-5",
+            "/v1/messages",
+            _ANTHROPIC,
+            "/anthropic/v1/messages",
+            _ANTHROPIC,
+            stream=True,
+            end_marker="event: message_stop",
+            direct_end_marker="event: message_stop",
+            route="passthrough",
+        ),
+        Workload(
+            "messages_translated",
+            "gpt-4o-mini",
+            "/v1/messages",
+            _MESSAGES_TO_GPT,
+            "/v1/chat/completions",
+            _MESSAGES_AS_CHAT,
+            stream=True,
+            end_marker="event: message_stop",
+            direct_end_marker="data: [DONE]",
             route="translate",
         ),
         Workload(

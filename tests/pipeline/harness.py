@@ -22,10 +22,12 @@ from gomodel.config import load_config
 from gomodel.testing import MockUpstream, memory_transport
 from gomodel.usage.record import MemoryUsageSink, UsageRecord
 from gomodel.wire.sse import SSEDecoder
+from tests.conftest import VIRTUAL_TIME_ENV
 from tests.relay.harness import FakeServer
 
-# No jitter: every wait is exact. Tests that want other numbers set their own.
-EXACT = {"RETRY_JITTER_FACTOR": "0"}
+# No jitter: every wait is exact; no storage-backed stages (their threads do not run in
+# virtual time). Tests that want other numbers set their own.
+EXACT = {**VIRTUAL_TIME_ENV, "RETRY_JITTER_FACTOR": "0"}
 
 
 @attrs.define

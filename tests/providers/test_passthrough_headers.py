@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gomodel.errors import InvalidRequest
 from gomodel.providers.passthrough_headers import request_headers_for, response_headers_for
 
 OWN = [("authorization", "Bearer sk-gw"), ("x-client-request-id", "rid")]
@@ -84,3 +85,12 @@ def test_response_allow_list() -> None:
         (b"retry-after", b"2"),
         (b"request-id", b"req_1"),
     ]
+
+
+def test_a_non_ascii_value_of_a_forwarded_header_is_a_400() -> None:
+    """hypercorn passes header bytes above 0x7f through; httpx cannot send them (found by
+    tests/app/test_fuzz.py: a 500 before). Headers that stay behind may hold anything."""
+    with pytest.raises(InvalidRequest) as refused:
+        request_headers_for([(b"content-type", b"application/\xe9")], "openai", [])
+    assert (refused.value.status, refused.value.param) == (400, "content-type")
+    assert request_headers_for([(b"x-note", b"caf\xe9")], "openai", []) == []

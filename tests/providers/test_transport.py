@@ -2,23 +2,30 @@
 
 The pool runs in memory against the mock upstream under ``autojump_clock``: "closed at once"
 is an exact virtual time, asserted at the provider's end. The last tests use loopback sockets
-and the default TCP connector (the fd fast path) against a raw server (loopback.py).
+and the default TCP connector (the fd fast path) against a raw server (loopback.py), the
+keep-alive race among them (a reused connection that dies before the answer is retried once).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from pathlib import Path
 
 import httpx
+import openai
+import orjson
 import pytest
 import trio
 from trio.testing import MockClock
 
+from gomodel.app.asgi import GatewayApp
+from gomodel.config import load_config
 from gomodel.providers.links import Link, tcp_connector
 from gomodel.providers.transport import UpstreamTransport
+from gomodel.serve import serve_gateway
 from gomodel.testing import (
     Close,
     MemoryConnector,
@@ -29,6 +36,7 @@ from gomodel.testing import (
     Sleep,
     memory_transport,
 )
+from gomodel.usage.record import MemoryUsageSink
 from tests.providers.loopback import OK, Peer, answer, keep_answering, serve
 
 URL = "http://upstream.test/v1"
@@ -435,3 +443,145 @@ async def test_connection_refused() -> None:
                 with pytest.raises(httpx.ConnectError):
                     await transport.handle_async_request(get(f"http://127.0.0.1:{port}/", pool=1))
             assert transport.busy_connections == 0
+
+
+# -- the keep-alive race: a reused connection that dies before the answer ----------------------
+
+
+def _stale_on_second_request(
+    how: str,
+) -> tuple[list[bytes], Callable[[Peer], Awaitable[None]]]:
+    """A server whose first connection answers one request and then, with the next request
+    already on its way, hangs up (``close``: FIN; ``reset``: RST; ``partial``: after the start
+    of a status line). Later connections answer everything. Returns the requests it read."""
+    seen: list[bytes] = []
+    connections = 0
+
+    async def handler(peer: Peer) -> None:
+        nonlocal connections
+        connections += 1
+        if connections > 1:
+            return await keep_answering(peer, seen)
+        seen.append(await peer.request())
+        await peer.send(OK)
+        await peer.request()  # read (the race: it was already in the kernel's buffer) ...
+        if how == "reset":
+            return await peer.reset()
+        if how == "partial":
+            await peer.send(b"HTTP/1.1 200 OK\r\n")
+        return await peer.stream.aclose()  # ... and never answered
+
+    return seen, handler
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+async def test_reused_connection_dying_before_the_answer_is_retried_once(
+    nursery: trio.Nursery, how: str
+) -> None:
+    """The provider drops a kept-alive connection just as the next request goes out on it:
+    nothing of an answer arrived, so the request is sent again on a new connection and
+    succeeds (before: a 502 for the client)."""
+    seen, handler = _stale_on_second_request(how)
+    url, peers = await serve(nursery, handler)
+    with trio.fail_after(30):
+        async with UpstreamTransport() as transport:
+            assert await fetch(transport, url) == b"ok"
+            assert await fetch(transport, url) == b"ok"
+            assert transport.busy_connections == 0
+    assert len(peers) == 2
+    assert len(seen) == 2  # the first answer on connection 1, the retried request on 2
+
+
+async def test_no_retry_after_the_first_response_byte(nursery: trio.Nursery) -> None:
+    """Part of a status line arrived: the provider's application saw the request, so it is
+    never sent again; the client gets the error."""
+    _, handler = _stale_on_second_request("partial")
+    url, peers = await serve(nursery, handler)
+    with trio.fail_after(30):
+        async with UpstreamTransport() as transport:
+            assert await fetch(transport, url) == b"ok"
+            with pytest.raises(httpx.RemoteProtocolError):
+                await fetch(transport, url)
+            assert transport.busy_connections == 0
+    assert len(peers) == 1
+
+
+async def test_a_retry_that_fails_too_is_not_retried_again(nursery: trio.Nursery) -> None:
+    """The fresh connection of the retry closes without an answer as well: that error is the
+    client's (no loop, two connections in all)."""
+
+    async def handler(peer: Peer) -> None:
+        if len(peers) == 1:
+            await peer.request()
+            await peer.send(OK)
+        await peer.request()
+        await peer.stream.aclose()
+
+    url, peers = await serve(nursery, handler)
+    with trio.fail_after(30):
+        async with UpstreamTransport() as transport:
+            assert await fetch(transport, url) == b"ok"
+            with pytest.raises(httpx.RemoteProtocolError):
+                await fetch(transport, url)
+    assert len(peers) == 2
+
+
+async def test_read_timeout_on_a_reused_connection_is_not_retried(
+    autojump_clock: MockClock, nursery: trio.Nursery
+) -> None:
+    """A provider that is slow to answer got the request: a read timeout is never a reason to
+    send it again."""
+    mock = MockUpstream()
+    transport = memory_transport(mock, nursery)
+    assert b'"object":"list"' in await fetch(transport, URL + "/models")
+    mock.script(Reply(headers_delay=math.inf))
+    with pytest.raises(httpx.ReadTimeout):
+        await fetch(transport, URL + "/models", read=3.0)
+    assert trio.current_time() == 3.0
+    assert [r.connection_id for r in mock.requests] == [0, 0]
+
+
+async def test_the_client_never_sees_the_keep_alive_race(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """End to end: the provider drops the connection the gateway kept from its model-list
+    request just as a chat request goes out on it; the SDK gets its answer, not a 502."""
+    models = orjson.dumps({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
+    chat = orjson.dumps(
+        {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "gpt-4o",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "fresh"},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+    )
+
+    async def handler(peer: Peer) -> None:
+        if len(peers) == 1:
+            await peer.request()
+            await peer.send(answer(models, b"Content-Length: %d" % len(models)))
+            await peer.request()  # the chat request, on the kept connection: dropped
+            return await peer.stream.aclose()
+        while await peer.request():
+            await peer.send(answer(chat, b"Content-Length: %d" % len(chat)))
+
+    url, peers = await serve(nursery, handler)
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": url + "/v1", "GOMODEL_MASTER_KEY": "mk"}
+    app = GatewayApp(load_config(env, cwd=tmp_path), usage=MemoryUsageSink())
+    gateway = await nursery.start(serve_gateway, app)
+    assert app.runtime is not None
+    await app.runtime.initial_load.wait()
+    with trio.fail_after(30):
+        async with openai.AsyncOpenAI(base_url=gateway + "/v1", api_key="mk", max_retries=0) as sdk:
+            done = await sdk.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert done.choices[0].message.content == "fresh"
+    assert len(peers) == 2

@@ -24,6 +24,7 @@ from gomodel.providers.transport import UpstreamTransport
 from gomodel.testing import MockUpstream, Reply, memory_transport
 from gomodel.usage.record import MemoryUsageSink, UsageRecord
 from gomodel.wire.sse import SSEDecoder
+from tests.conftest import VIRTUAL_TIME_ENV
 
 
 @attrs.define
@@ -90,9 +91,10 @@ class Harness:
     nursery: trio.Nursery
 
     async def request(
-        self, doc: dict[str, Any], *, more_body: bool = False
+        self, doc: dict[str, Any], *, more_body: bool = False, path: str = "/v1/chat/completions"
     ) -> tuple[FakeServer, trio.CancelScope]:
-        """Start one request; returns its fake server and the scope the app runs in."""
+        """Start one request (to ``path``); returns its fake server and the scope the app runs
+        in."""
         server = FakeServer.new()
         await server.inbox.send(
             {"type": "http.request", "body": orjson.dumps(doc), "more_body": more_body}
@@ -100,7 +102,7 @@ class Harness:
         scope = {
             "type": "http",
             "method": "POST",
-            "path": "/v1/chat/completions",
+            "path": path,
             "query_string": b"",
             "headers": [(b"content-type", b"application/json")],
             "client": ("127.0.0.1", 5555),
@@ -141,7 +143,7 @@ async def open_harness(
     if models_reply is not None:
         mock.script(models_reply, path="/models")
     usage = MemoryUsageSink()
-    config = load_config({**provider_env, **(env or {})}, cwd=tmp_path)
+    config = load_config({**provider_env, **VIRTUAL_TIME_ENV, **(env or {})}, cwd=tmp_path)
     async with trio.open_nursery() as nursery:
         app = GatewayApp(
             config,

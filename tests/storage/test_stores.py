@@ -27,9 +27,10 @@ from hypothesis import strategies as st
 from gomodel.app.admin_query import parse_usage_query
 from gomodel.errors import ConfigError
 from gomodel.storage import SQLiteStore, make_store
-from gomodel.storage.base import MIGRATIONS, SQLUsageStore
+from gomodel.storage.base import SQLUsageStore
 from gomodel.storage.postgres import PostgresStore
 from gomodel.storage.queries import UsageQuery, log_entry
+from gomodel.storage.usage_schema import MIGRATIONS
 from gomodel.usage.row import UsageRow
 from tests.storage.pg import PG_URL, pg_schema, terminate
 

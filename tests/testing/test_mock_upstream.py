@@ -129,8 +129,10 @@ async def test_client_close_seen_at_socket(nursery: trio.Nursery) -> None:
                 assert response.status_code == 200  # headers in; the body never ends
                 leaving_at = trio.current_time()
             closed_at = await mock.wait_closed()
+    # The body never ends (Silence), so the close is the client's: at or after it left (the
+    # fail_after above bounds the wait; no wall-clock bound on how soon).
     assert mock.connections[0].closed_by == "client"
-    assert 0 <= closed_at - leaving_at < 1.0
+    assert leaving_at <= closed_at
     assert mock.open_connections() == 0
 
 

@@ -1,0 +1,52 @@
+"""OpenAI's rate-limit headers from an :class:`~gomodel.limits.model.Admission`.
+
+``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` describe, per metric, the counter that
+binds (:meth:`Admission.tightest`): on a refusal the one that refused, else the one with the
+least left. ``reset`` is the time until its window starts again, written as OpenAI writes it
+(``1s``, ``6m0s``, ``17ms``). A refusal also gets ``retry-after`` in whole seconds (rounded up)
+when waiting can help.
+
+This module is pure: no trio, httpx or hypercorn.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gomodel.limits.model import Admission, Metric
+
+__all__ = ["format_reset", "rate_limit_headers"]
+
+
+def format_reset(seconds: float) -> str:
+    """A duration as OpenAI's headers write it: ``850ms``, ``1s``, ``1.5s``, ``6m0s``, ``1h2m3s``
+    (rounded up to the millisecond: a client that waits that long finds the window reset)."""
+    ms = max(0, math.ceil(round(seconds * 1000, 6)))
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def rate_limit_headers(admission: Admission) -> dict[str, str]:
+    """The headers for the response to a request (admitted: its 2xx; refused: the 429)."""
+    headers: dict[str, str] = {}
+    for metric in (Metric.REQUESTS, Metric.TOKENS):
+        counter = admission.tightest(metric)
+        if counter is None:
+            continue
+        word = metric.value
+        headers[f"x-ratelimit-limit-{word}"] = str(counter.limit.limit)
+        headers[f"x-ratelimit-remaining-{word}"] = str(counter.remaining)
+        if counter.resets_at is not None:
+            left = (counter.resets_at - admission.at).total_seconds()
+            headers[f"x-ratelimit-reset-{word}"] = format_reset(left)
+    if not admission.admitted and admission.retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(admission.retry_after)))
+    return headers

@@ -1,0 +1,360 @@
+"""A Redis client for trio: one multiplexed connection, pipelined automatically.
+
+::
+
+    async with open_redis(RedisSettings.from_url(os.environ["REDIS_URL"])) as redis:
+        await redis.execute("SET", "k", "v")
+        reply = await redis.evalsha(SCRIPT, keys=["k"], args=[1])
+
+How it works:
+
+* One connection per client, shared by every caller. A call writes its command and joins the
+  FIFO of calls waiting for a reply; one reader task matches replies to calls in order. Calls
+  made while another is in flight go out in the same write, so 50 concurrent callers cost a few
+  system calls, not 50 round trips.
+* A call never touches the socket in a way cancellation could interrupt. Its bytes go out whole
+  (written at once when the kernel takes them, else by the writer task), and its reply is read by
+  the reader task whether or not anybody still waits for it. A caller cancelled mid-call just
+  leaves; its reply is consumed and dropped, and the stream stays in step.
+* Every call is bounded by ``settings.timeout`` (connect and handshake included) and fails with
+  :class:`~gomodel.errors.RedisUnavailable` past it. A call that times out also drops the
+  connection (its reply can no longer be told from a stalled server's silence) and starts a
+  backoff: for ``backoff_min`` seconds, doubling up to ``backoff_max``, calls fail at once instead
+  of waiting for a server that just failed. The first reply that arrives ends the backoff.
+* Connecting is lazy: the first call connects (AUTH and SELECT first), and so does the first call
+  after the connection broke. A Redis that is down at startup costs nothing until it is used.
+* Error replies raise :class:`~gomodel.errors.RedisReplyError`, except those that mean the server
+  cannot serve now (``LOADING``, ``BUSY``, ``READONLY``, ``OOM``, ...), which raise
+  :class:`~gomodel.errors.RedisUnavailable` like a timeout does. ``evalsha`` answers Redis's
+  ``NOSCRIPT`` with ``SCRIPT LOAD`` and tries once more, within the same deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import cast
+
+import attrs
+import trio
+
+from gomodel.errors import RedisProtocolError, RedisReplyError, RedisUnavailable
+from gomodel.redis.resp import Arg, Reader, Reply, encode_command, make_reader
+from gomodel.redis.script import Script
+from gomodel.redis.settings import RedisSettings
+
+__all__ = ["RedisClient", "RedisStatistics", "open_redis"]
+
+_READ_SIZE = 65536
+# Error replies that say "not now" rather than "wrong command": the server is loading its data,
+# busy with a script, a read-only replica after a failover, out of memory, or has no primary.
+# They are RedisUnavailable, so the caller's down-Redis policy covers them.
+_UNAVAILABLE_CODES = frozenset(
+    {"LOADING", "BUSY", "READONLY", "OOM", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"}
+)
+_SOCKET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+@attrs.frozen
+class RedisStatistics:
+    """Counters since the client was opened (trio's ``statistics()`` convention)."""
+
+    connects: int  # connections established
+    connect_failures: int
+    calls: int  # calls sent
+    timeouts: int
+    script_loads: int  # NOSCRIPT answered with SCRIPT LOAD
+    waiting: int  # calls sent on the current connection and not answered yet
+
+
+class _Call:
+    """One command waiting for its reply: ``reply`` on success, ``failure`` when the connection
+    broke first."""
+
+    __slots__ = ("done", "failure", "reply")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.reply: Reply = None
+        self.failure: str | None = None
+
+
+class _Connection:
+    """One socket, its reader and writer tasks, and the FIFO of calls waiting for replies."""
+
+    def __init__(self, stream: trio.abc.Stream, reader: Reader, fd: int | None) -> None:
+        self.stream = stream
+        self.reader = reader
+        self.fd = fd  # plain TCP: a command the kernel takes at once skips the writer task
+        self.waiting: deque[_Call] = deque()
+        self.outbuf = bytearray()
+        self.writing = False
+        self.wake = trio.Event()
+        self.broken: str | None = None
+        self.scope = trio.CancelScope()
+
+    def submit(self, data: bytes) -> _Call:
+        """Queue one command; its bytes leave in order with every other caller's."""
+        call = _Call()
+        if self.broken is not None:  # its descriptor may be closed, even reused: never write
+            call.failure = self.broken
+            call.done.set()
+            return call
+        self.waiting.append(call)
+        if self.outbuf or self.writing or self.fd is None:
+            self.outbuf += data
+            self.wake.set()
+            return call
+        try:
+            sent = os.write(self.fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self.kill(f"write failed: {exc}")
+            return call
+        if sent < len(data):
+            self.outbuf += memoryview(data)[sent:]
+            self.wake.set()
+        return call
+
+    def kill(self, reason: str) -> None:
+        """Mark the connection broken and fail every call still waiting on it, now."""
+        if self.broken is not None:
+            return
+        self.broken = reason
+        self.scope.cancel()
+        while self.waiting:
+            call = self.waiting.popleft()
+            call.failure = reason
+            call.done.set()
+
+    async def handshake(self, commands: Sequence[Sequence[str | int]]) -> None:
+        """AUTH and SELECT, one reply each, before the connection is shared."""
+        if not commands:
+            return
+        await self.stream.send_all(b"".join(encode_command(c) for c in commands))
+        for command in commands:
+            reply = await self._read_one()
+            if isinstance(reply, RedisReplyError):
+                raise RedisUnavailable(f"{command[0]!s} failed: {reply.message}")
+
+    async def _read_one(self) -> Reply:
+        while (reply := self.reader.gets()) is False:
+            data = await self.stream.receive_some(_READ_SIZE)
+            if not data:
+                raise RedisUnavailable("Redis closed the connection during the handshake")
+            self.reader.feed(bytes(data))
+        return reply
+
+    async def serve(self) -> None:
+        """Run the reader and writer until the connection breaks or the client closes."""
+        try:
+            with self.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._read_loop)
+                    nursery.start_soon(self._write_loop)
+        finally:
+            self.kill("the client was closed")
+            await trio.aclose_forcefully(self.stream)
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self.stream.receive_some(_READ_SIZE)
+                if not data:
+                    self.kill("Redis closed the connection")
+                    return
+                self.reader.feed(bytes(data))
+                while (reply := self.reader.gets()) is not False:
+                    if not self.waiting:
+                        self.kill("Redis sent a reply nobody asked for")
+                        return
+                    call = self.waiting.popleft()
+                    call.reply = reply
+                    call.done.set()
+        except RedisProtocolError as exc:
+            self.kill(f"protocol error: {exc}")
+        except _SOCKET_ERRORS as exc:
+            self.kill(f"read failed: {exc!r}")
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                if not self.outbuf:
+                    self.wake = trio.Event()
+                    await self.wake.wait()
+                    continue
+                data, self.outbuf = self.outbuf, bytearray()
+                self.writing = True
+                await self.stream.send_all(data)
+                self.writing = False
+        except _SOCKET_ERRORS as exc:
+            self.kill(f"write failed: {exc!r}")
+
+
+class RedisClient:
+    """Calls to one Redis server over one shared connection; make it with :func:`open_redis`."""
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        nursery: trio.Nursery,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self._nursery = nursery
+        self._ssl_context = ssl_context
+        self._conn: _Connection | None = None
+        self._connecting = trio.Lock()
+        self._backoff = 0.0
+        self._retry_at = -math.inf
+        self._last_failure = ""
+        self._connects = 0
+        self._connect_failures = 0
+        self._calls = 0
+        self._timeouts = 0
+        self._script_loads = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    async def execute(self, *args: Arg) -> Reply:
+        """Send one command and return its reply. Raises RedisReplyError for an error reply and
+        RedisUnavailable when there is no reply within the timeout."""
+        return await self._call(encode_command(args), trio.current_time() + self.settings.timeout)
+
+    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply:
+        """Run ``script`` by SHA1, loading it first if Redis answers NOSCRIPT (after a restart or
+        a SCRIPT FLUSH); both tries share one timeout."""
+        deadline = trio.current_time() + self.settings.timeout
+        command = encode_command(["EVALSHA", script.sha1, len(keys), *keys, *args])
+        try:
+            return await self._call(command, deadline)
+        except RedisReplyError as exc:
+            if exc.code != "NOSCRIPT":
+                raise
+        self._script_loads += 1
+        await self._call(encode_command(["SCRIPT", "LOAD", script.source]), deadline)
+        return await self._call(command, deadline)
+
+    def statistics(self) -> RedisStatistics:
+        conn = self._conn
+        return RedisStatistics(
+            connects=self._connects,
+            connect_failures=self._connect_failures,
+            calls=self._calls,
+            timeouts=self._timeouts,
+            script_loads=self._script_loads,
+            waiting=len(conn.waiting) if conn is not None and conn.broken is None else 0,
+        )
+
+    def close(self) -> None:
+        """Drop the connection; calls waiting on it fail, the next call connects again."""
+        if self._conn is not None:
+            self._conn.kill("the connection was closed by the client")
+
+    async def _call(self, data: bytes, deadline: float) -> Reply:
+        conn: _Connection | None = None
+        call: _Call | None = None
+        with trio.move_on_at(deadline) as scope:
+            conn = self._conn
+            if conn is None or conn.broken is not None:
+                conn = None
+                conn = await self._connect()
+            call = conn.submit(data)
+            self._calls += 1
+            await call.done.wait()
+        if call is None or not call.done.is_set():
+            assert scope.cancelled_caught
+            self._timeouts += 1
+            reason = f"no reply from Redis at {self.address} within {self.settings.timeout}s"
+            self._note_failure(reason, connecting=conn is None)
+            if conn is not None:
+                conn.kill(reason)
+            raise RedisUnavailable(reason)
+        if call.failure is not None:
+            raise RedisUnavailable(f"Redis at {self.address}: {call.failure}")
+        self._backoff = 0.0
+        reply = call.reply
+        if isinstance(reply, RedisReplyError):
+            if reply.code in _UNAVAILABLE_CODES:
+                raise RedisUnavailable(f"Redis at {self.address}: {reply.message}")
+            raise reply
+        return reply
+
+    async def _connect(self) -> _Connection:
+        async with self._connecting:
+            conn = self._conn
+            if conn is not None and conn.broken is None:
+                return conn
+            wait = self._retry_at - trio.current_time()
+            if wait > 0:
+                raise RedisUnavailable(
+                    f"Redis at {self.address} failed recently ({self._last_failure}); "
+                    f"next try in {wait:.2f}s"
+                )
+            try:
+                conn = cast(_Connection, await self._nursery.start(self._run_connection))
+            except RedisUnavailable as exc:
+                self._note_failure(str(exc), connecting=True)
+                raise
+            except (*_SOCKET_ERRORS, ssl.SSLError) as exc:
+                reason = f"cannot connect to Redis at {self.address}: {exc}"
+                self._note_failure(reason, connecting=True)
+                raise RedisUnavailable(reason)
+            self._conn = conn
+            self._connects += 1
+            return conn
+
+    def _note_failure(self, reason: str, *, connecting: bool = False) -> None:
+        """Start (or lengthen) the backoff; the many calls failing in one outage count once."""
+        self._connect_failures += connecting
+        self._last_failure = reason
+        if trio.current_time() < self._retry_at:
+            return
+        lo, hi = self.settings.backoff_min, self.settings.backoff_max
+        self._backoff = min(hi, self._backoff * 2) if self._backoff else lo
+        self._retry_at = trio.current_time() + self._backoff
+
+    async def _run_connection(
+        self, task_status: trio.TaskStatus[_Connection] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        settings = self.settings
+        tcp = await trio.open_tcp_stream(settings.host, settings.port)
+        stream: trio.abc.Stream = tcp
+        try:
+            fd: int | None = tcp.socket.fileno()
+            if settings.tls:
+                context = self._ssl_context or ssl.create_default_context()
+                stream = trio.SSLStream(tcp, context, server_hostname=settings.host)
+                await stream.do_handshake()
+                fd = None
+            conn = _Connection(stream, make_reader(settings.parser), fd)
+            await conn.handshake(settings.handshake())
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        task_status.started(conn)
+        await conn.serve()
+
+
+@asynccontextmanager
+async def open_redis(
+    settings: RedisSettings | str, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[RedisClient]:
+    """A client for one Redis server (a URL or settings), closed on exit. Nothing is connected
+    until the first call."""
+    if isinstance(settings, str):
+        settings = RedisSettings.from_url(settings)
+    async with trio.open_nursery() as nursery:
+        client = RedisClient(settings, nursery, ssl_context=ssl_context)
+        try:
+            yield client
+        finally:
+            nursery.cancel_scope.cancel()
