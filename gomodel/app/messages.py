@@ -33,7 +33,7 @@ from gomodel.ingress.snapshot import Headers
 from gomodel.pipeline.context import RequestContext
 from gomodel.pipeline.outcome import Answer
 from gomodel.pipeline.plan import Plan, Target
-from gomodel.pipeline.run import serve, target
+from gomodel.pipeline.run import plans, serve
 from gomodel.providers.passthrough_headers import response_headers_for
 from gomodel.providers.spec import Dialect
 from gomodel.relay.unary import UnaryResult
@@ -42,6 +42,7 @@ from gomodel.routing.rewrite import fill_max_tokens, messages_body
 from gomodel.translate.anthropic_observe import AnthropicStreamObserver
 from gomodel.translate.anthropic_response import usage_from_anthropic
 from gomodel.translate.dialects import DIALECTS, json_object
+from gomodel.translate.holdback import MESSAGES_PRELUDE
 from gomodel.translate.messages_errors import anthropic_error_event
 from gomodel.translate.messages_request import messages_to_chat
 from gomodel.translate.messages_response import chat_to_messages, chat_usage
@@ -62,12 +63,13 @@ async def messages(ctx: RequestContext) -> None:
     semantics = parse_messages(ctx.snapshot.body)
     default = ctx.runtime.policy.default_max_tokens
     require_max_tokens(semantics.has_max_tokens, default)
-    chosen = await target(ctx, semantics)
-    if chosen.route.kind is RouteKind.TRANSLATE:
-        plan = _translated(ctx, chosen, default)
-    else:
-        plan = _native(ctx, chosen, default)
-    await serve(ctx, plan)
+
+    def build(chosen: Target) -> Plan:
+        if chosen.route.kind is RouteKind.TRANSLATE:
+            return _translated(ctx, chosen, default)
+        return _native(ctx, chosen, default)
+
+    await serve(ctx, await plans(ctx, semantics, build))
 
 
 def require_max_tokens(has_max_tokens: bool, default: int | None) -> None:
@@ -126,6 +128,7 @@ def _native(ctx: RequestContext, chosen: Target, default: int | None) -> Plan:
         stage=stage,
         error_event=error_event,
         headers=anthropic_headers(ctx.snapshot.headers),
+        prelude=MESSAGES_PRELUDE,
     )
 
 
@@ -137,7 +140,10 @@ def _translated(ctx: RequestContext, chosen: Target, default: int | None) -> Pla
     # The chat request, decided once: it is the gateway's own, no selector or field to undo.
     chat = chat_semantics(messages_to_chat(doc, model=model, default_max_tokens=fill))
     chat_route = decide(
-        chat, attrs.evolve(resolution, qualified=False), provider.spec, _TRANSLATED_POLICY
+        chat,
+        attrs.evolve(resolution, qualified=False, virtual=None, pick=None),
+        provider.spec,
+        _TRANSLATED_POLICY,
     )
     dialect = DIALECTS[Dialect.OPENAI]
     body = dialect.body(orjson.dumps(chat.doc), chat, chat_route)
@@ -163,6 +169,7 @@ def _translated(ctx: RequestContext, chosen: Target, default: int | None) -> Pla
         answer=answer,
         stage=stage,
         error_event=anthropic_error_event,
+        prelude=MESSAGES_PRELUDE,
     )
 
 

@@ -18,7 +18,13 @@ What counts as prelude is a :class:`Prelude` rule for the client's dialect:
   prelude), chunks with no choices and no usage. A chunk that is not JSON is not relayed at
   all: it is a failure (``malformed_stream``) while held;
 * Responses (:data:`RESPONSES_PRELUDE`): comments, ``response.created``,
-  ``response.in_progress``, ``response.output_item.added``, ``response.content_part.added``.
+  ``response.in_progress``, ``response.output_item.added``, ``response.content_part.added``;
+* Messages (:data:`MESSAGES_PRELUDE`): comments, ``message_start``, ``content_block_start``,
+  ``ping``.
+
+A failure the inner stage reports in-band is never released while held, even when that stage
+would relay it (Anthropic's own ``error`` event on ``/v1/messages``): the attempt failed before
+the response started.
 
 Anything else (a content delta, a tool call, ``finish_reason``, ``[DONE]``, the end of the
 stream with the inner stage done) releases the prelude. Held bytes that never got released
@@ -39,7 +45,7 @@ from gomodel.errors import GatewayError, UpstreamError
 from gomodel.translate.stage import StreamResult, StreamStage
 from gomodel.wire.sse import Event, SSEDecoder
 
-__all__ = ["CHAT_PRELUDE", "RESPONSES_PRELUDE", "HoldBack", "Prelude"]
+__all__ = ["CHAT_PRELUDE", "MESSAGES_PRELUDE", "RESPONSES_PRELUDE", "HoldBack", "Prelude"]
 
 
 class Malformed(Exception):
@@ -105,8 +111,22 @@ def _responses_prelude(event: Event) -> bool:
     return name in _RESPONSES_PRELUDE_TYPES
 
 
+_MESSAGES_PRELUDE_TYPES = frozenset({"message_start", "content_block_start", "ping"})
+
+
+def _messages_prelude(event: Event) -> bool:
+    if event.data is None:
+        return True
+    name = event.event
+    if name is None:
+        payload = _json(event)
+        name = payload.get("type") if isinstance(payload, dict) else None
+    return name in _MESSAGES_PRELUDE_TYPES
+
+
 CHAT_PRELUDE: Prelude = _chat_prelude
 RESPONSES_PRELUDE: Prelude = _responses_prelude
+MESSAGES_PRELUDE: Prelude = _messages_prelude
 
 
 @attrs.define
@@ -132,6 +152,8 @@ class HoldBack:
         out = self.inner.feed(event)
         if self._released or out is None:
             return out
+        if self.inner.error is not None:
+            return None  # a failure (even one a stage relays, Anthropic's error event) is held
         return self._hold(out)
 
     def finish(self) -> bytes | None:

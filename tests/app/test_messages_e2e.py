@@ -16,7 +16,7 @@ import trio
 
 from gomodel.testing import MockUpstream, Reply
 from gomodel.translate.messages_tokens import estimate_input_tokens
-from tests.app.gateway import MASTER_KEY, UPSTREAM_KEY, Gateway, start_gateway
+from tests.app.gateway import MASTER_KEY, ONE_ATTEMPT, UPSTREAM_KEY, Gateway, start_gateway
 from tests.conftest import FIXTURES, load_stream
 
 KEY = "sk-ant-secret"
@@ -261,9 +261,13 @@ async def test_recorded_stream_replays_byte_for_byte(claude: Side) -> None:
     assert (record.usage.input_tokens, record.usage.output_tokens) == (10, 5)
 
 
-async def test_anthropic_error_event_ends_the_stream_as_sent(claude: Side) -> None:
+async def test_anthropic_error_event_ends_the_stream_as_sent(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
     """Anthropic's own mid-stream error reaches the client as Anthropic sent it, once; the
-    SDK raises it and the row says the provider failed."""
+    SDK raises it and the row says the provider failed (with retries off: with them, an error
+    right after message_start is retried, tests/pipeline/test_routing.py)."""
+    claude = await _claude(nursery, tmp_path, ONE_ATTEMPT)
     start = {
         "type": "message_start",
         "message": {

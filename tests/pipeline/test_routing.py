@@ -382,3 +382,43 @@ async def test_virtual_fast_path_stream_is_byte_for_byte(
         assert call.server.body == raw
         [record] = pool.records()
         assert record.complete and record.usage is not None and record.usage.total_tokens == 2
+
+
+MESSAGES = """
+providers:
+  claude:
+    type: anthropic
+    strategy: priority
+    deployments:
+      - {name: a, api_key: ka, base_url: "http://a.test/v1"}
+      - {name: b, api_key: kb, base_url: "http://b.test/v1"}
+"""
+
+
+async def test_messages_fast_path_fails_over_after_message_start(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """/v1/messages to Anthropic deployments: Anthropic's own overload after message_start is
+    not relayed while another deployment can answer; the client's stream is b's, verbatim."""
+    upstreams = {
+        "claude.a": MockUpstream(models=("claude-sonnet-4-5",), dialect="anthropic"),
+        "claude.b": MockUpstream(models=("claude-sonnet-4-5",), dialect="anthropic"),
+    }
+    start = {"type": "message_start", "message": {"id": "msg_a", "usage": {}}}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    upstreams["claude.a"].script(
+        _anthropic_sse(("message_start", start), ("error", overloaded)), path="/messages"
+    )
+    async with open_pool(tmp_path, MESSAGES, upstreams) as pool:
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": HI, "stream": True}
+        call = await pool.finished(await pool.request(body, path="/v1/messages"))
+        assert call.server.status == 200
+        assert b"overloaded" not in call.server.body and b"msg_a" not in call.server.body
+        assert b"event: message_stop" in call.server.body
+        assert call.header(b"x-gomodel-route") == (
+            b"passthrough; target=claude.b/claude-sonnet-4-5; pick=failover"
+        )
+        assert [(r.provider, r.termination.value) for r in pool.records()] == [
+            ("claude.a", "upstream_error"),
+            ("claude.b", "completed"),
+        ]

@@ -126,7 +126,8 @@ async def test_silent_provider_ends_the_stream_with_an_anthropic_error(
 ) -> None:
     """A provider that goes quiet mid-stream: the events so far, then Anthropic's error frame
     (timeout_error), at HTTP_STREAM_IDLE_TIMEOUT after the last byte."""
-    async with open_harness(tmp_path, {"HTTP_STREAM_IDLE_TIMEOUT": "20"}, anthropic=anthropic) as h:
+    env = {"HTTP_STREAM_IDLE_TIMEOUT": "20", "RETRY_MAX_RETRIES": "0"}  # one attempt: its frame
+    async with open_harness(tmp_path, env, anthropic=anthropic) as h:
         if anthropic:
             start = {"type": "message_start", "message": {"id": "msg_1", "usage": {}}}
             first = b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n"

@@ -121,3 +121,24 @@ def test_responses_prelude() -> None:
     out = feed_all(stage, stream)
     assert out[:4] == [None] * 4
     assert out[4] == b"".join(e.raw for e in stream)
+
+
+def test_messages_prelude_and_a_relayed_error_held() -> None:
+    """Anthropic's stream: message_start and content_block_start are prelude; its own error
+    event, which the observer would relay, is held as a failure."""
+    from gomodel.translate.anthropic_observe import AnthropicStreamObserver
+    from gomodel.translate.holdback import MESSAGES_PRELUDE
+
+    def named(name: str, doc: dict[str, object]) -> bytes:
+        return f"event: {name}\ndata: ".encode() + orjson.dumps({"type": name, **doc}) + b"\n\n"
+
+    start = named("message_start", {"message": {"id": "m", "usage": {"input_tokens": 1}}})
+    block = named("content_block_start", {"index": 0, "content_block": {"type": "text"}})
+    delta = named("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "x"}})
+    stage = HoldBack(AnthropicStreamObserver("claude"), MESSAGES_PRELUDE)
+    stream = SSEDecoder().feed(start + block + delta)
+    assert feed_all(stage, stream) == [None, None, start + block + delta]
+    failing = HoldBack(AnthropicStreamObserver("claude"), MESSAGES_PRELUDE)
+    error = named("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})
+    assert feed_all(failing, SSEDecoder().feed(start + error)) == [None, None]
+    assert failing.error is not None
