@@ -207,3 +207,36 @@ async def test_status_route_needs_the_master_key(nursery: trio.Nursery, tmp_path
     assert allowed.status_code == 200
     assert [p["name"] for p in allowed.json()["providers"]] == ["pool.a", "pool.b"]
     assert allowed.json()["summary"]["overall_status"] == "healthy"
+
+
+async def test_a_keys_allow_list_rules_each_target(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """A managed key's allow-list is checked target by target: a deployment passes as its
+    provider (pool/gpt-4o) or by its own name; targets the key may not use are left out, and
+    with none left the client gets the 403."""
+    two = await start_two(nursery, tmp_path, {"SQLITE_PATH": str(tmp_path / "keys.db")})
+    base = two.gateway.url.removesuffix("/v1")
+    master = {"authorization": f"Bearer {MASTER_KEY}"}
+    async with httpx.AsyncClient(base_url=base, headers=master) as admin:
+        keys = [
+            (
+                await admin.post("/admin/api/v1/auth-keys", json={"name": n, "allowed_models": a})
+            ).json()["value"]
+            for n, a in (("all", ["pool/gpt-4o"]), ("b", ["pool.b/gpt-4o"]), ("x", ["anthropic/*"]))
+        ]
+    answers = []
+    async with httpx.AsyncClient(base_url=two.gateway.url) as client:
+        for key in keys:
+            answers.append(
+                await client.post(
+                    "/chat/completions",
+                    json={"model": "smart", "messages": HI},
+                    headers={"authorization": f"Bearer {key}"},
+                )
+            )
+    every, only_b, none = answers
+    assert every.status_code == 200
+    assert every.headers["x-gomodel-route"].endswith("target=pool.a/gpt-4o; pick=priority")
+    assert only_b.status_code == 200
+    assert only_b.headers["x-gomodel-route"].endswith("target=pool.b/gpt-4o; pick=failover")
+    assert only_b.headers["x-gomodel-attempts"] == "1"
+    assert none.status_code == 403 and none.json()["error"]["code"] == "model_not_allowed"
