@@ -314,6 +314,9 @@ async def _soak(seconds: float, workdir: Path, concurrency: int, warmup: float) 
             # One attempt per request: each fault is the client's answer, and every provider
             # request is one request's one row (retries and failover: tests/pipeline).
             "RETRY_MAX_RETRIES": "0",
+            # Faults come thick and fast here: an open breaker would answer requests whose own
+            # fault is none with a 503 (breakers: tests/pipeline).
+            "CIRCUIT_BREAKER_ENABLED": "false",
         }
         with log.open("wb") as out:
             process = await trio.lowlevel.open_process(
