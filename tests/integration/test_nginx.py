@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 import signal
+import socket
 import statistics
 import tomllib
 from collections import Counter
@@ -34,7 +35,6 @@ from tests.integration.stack import (
     Replica,
     Stack,
     deploy,
-    free_port,
     nginx_directive,
     running_nginx,
     unit_environment,
@@ -617,8 +617,19 @@ async def _announce_too_large(port: int) -> httpx.Response:
 async def test_nginx_own_errors_are_json(tmp_path: Path) -> None:
     """nginx's own 413 (a body over client_max_body_size) and 502 (no replica up) come in the
     OpenAI error envelope, with the request id."""
+    # The replicas' ports are held, bound and never listening, for the whole test: a port
+    # merely found free could be taken meanwhile by another process on a busy machine, which
+    # would then answer in place of the 502.
+    with socket.socket() as one, socket.socket() as two:
+        for held in (one, two):
+            held.bind(("127.0.0.1", 0))
+        ports = [int(held.getsockname()[1]) for held in (one, two)]
+        await _own_errors(tmp_path, ports)
+
+
+async def _own_errors(tmp_path: Path, ports: list[int]) -> None:
     async with (
-        running_nginx(tmp_path / "nginx", [free_port(), free_port()]) as nginx,
+        running_nginx(tmp_path / "nginx", ports) as nginx,
         httpx.AsyncClient(base_url=nginx.url, timeout=30) as client,
     ):
         with trio.fail_after(30):
