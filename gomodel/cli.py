@@ -19,6 +19,7 @@ import trio
 from gomodel.config import Config, ProviderConfig, describe_config, load_config
 from gomodel.errors import ConfigError
 from gomodel.logs import setup_logging
+from gomodel.process import raise_fd_limit
 
 __all__ = ["main"]
 
@@ -43,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(describe_config(config))
         return 0
+    # Two sockets per stream: the default soft limit (often 1,024) refuses the 500th stream.
+    raise_fd_limit()
     if args.command == "demo" or getattr(args, "demo", False):
         trio.run(_run_demo, config, getattr(args, "fault", None))
         return 0
@@ -98,7 +101,7 @@ def _gateway(config: Config) -> Callable[..., Awaitable[None]]:
         config.host,
         config.port,
         shutdown_trigger=wait_for_signal,
-        settings=ServerSettings.from_config(config),
+        settings=attrs.evolve(ServerSettings.from_config(config), tune_gc=True),
     )
 
 

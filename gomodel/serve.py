@@ -40,6 +40,7 @@ from hypercorn.utils import repr_socket_addr, wrap_app
 from gomodel.app.asgi import GatewayApp
 from gomodel.config import Config
 from gomodel.connections import ConnectionLimits, Connections
+from gomodel.process import freeze_startup_objects, listen_backlog
 
 __all__ = [
     "GRACEFUL_TIMEOUT",
@@ -69,6 +70,9 @@ class ServerSettings:
     keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT
     graceful_timeout: float = GRACEFUL_TIMEOUT
     limits: ConnectionLimits = attrs.field(factory=ConnectionLimits)
+    # After start-up, freeze the objects alive and collect less often (gomodel/process.py):
+    # what `gomodel serve` does; off for servers started inside a test process.
+    tune_gc: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> ServerSettings:
@@ -129,7 +133,7 @@ async def serve_gateway(
     if listeners is None:
         sockets = config.create_sockets().insecure_sockets
         for sock in sockets:
-            sock.listen(config.backlog)
+            sock.listen(listen_backlog())
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
     asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
     state: dict[str, Any] = {}
@@ -149,6 +153,8 @@ async def serve_gateway(
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
+        if settings.tune_gc:
+            freeze_startup_objects()
         async with trio.open_nursery() as handlers:
             async with trio.open_nursery() as accepting:
                 accepting.start_soon(
@@ -198,7 +204,7 @@ def run_workers(config: Config, workers: int) -> int:
     hconfig = hypercorn_config(config.host, config.port, settings)
     sockets = hconfig.create_sockets().insecure_sockets
     for sock in sockets:
-        sock.listen(hconfig.backlog)
+        sock.listen(listen_backlog())
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     # The children inherit an ignored SIGINT (a terminal's Ctrl-C reaches the whole group):
@@ -247,7 +253,7 @@ def _worker(sockets: list[socket.socket], stop: ProcessEvent) -> None:
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
         await serve_gateway(
             GatewayApp(config),
-            settings=ServerSettings.from_config(config),
+            settings=attrs.evolve(ServerSettings.from_config(config), tune_gc=True),
             listeners=listeners,
             shutdown_trigger=stopped,
         )
