@@ -1,7 +1,7 @@
 """What a serving process sets once about itself: its file limit, its listen backlog, its GC.
 
 Each default of the interpreter and the kernel here was measured to fail at scale
-(docs/benchmarks.md, "Long streams"; docs/decisions.md, "The serving process"):
+(docs/decisions.md, "20. The serving process"):
 
 * **Open files.** Every stream holds two sockets (client and provider). A soft limit of 1,024,
   still the default of many systems, refuses the 500th stream with ``EMFILE``. The soft limit
@@ -13,10 +13,10 @@ Each default of the interpreter and the kernel here was measured to fail at scal
   live as long as their stream. CPython 3.11's collector, at its default thresholds
   (700, 10, 10), ran a young collection every few hundred allocations and a full one every few
   seconds, each full one a pause of hundreds of milliseconds in which no stream moves: event
-  lag p99 of ~450 ms at 1,000 streams. After start-up the process freezes what it has (modules,
-  configuration, price table: never garbage, never scanned again) and collects less often.
-  Reference counting still frees everything that is not in a cycle at once; only cycles wait
-  for a collection, and the hot path is kept free of them.
+  lag p99 of ~480 ms at 1,000 streams on a shared machine. After start-up the process freezes
+  what it has (modules, configuration, price table: never garbage, never scanned again) and
+  collects less often. Reference counting still frees everything that is not in a cycle at
+  once; only cycles wait for a collection.
 """
 
 from __future__ import annotations
@@ -42,16 +42,16 @@ def raise_fd_limit() -> int:
     """Raise the soft ``RLIMIT_NOFILE`` to the hard limit; returns the soft limit now in force.
     Worker processes inherit it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)  # "unlimited" is refused as a soft value on Linux
-    if soft == resource.RLIM_INFINITY or soft >= hard:
+    # "unlimited" is refused as a soft value on Linux; the hard limit itself stays as it is.
+    target = max(soft, 1 << 20) if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY or soft >= target:
         return soft
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError) as exc:  # a container that forbids it: say so, serve anyway
-        log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, exc)
+        log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
         return soft
-    return hard
+    return target
 
 
 def listen_backlog() -> int:
