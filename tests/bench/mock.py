@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tests.bench.payloads import write_payloads
 
-__all__ = ["BUILD_DIR", "build_mockd", "mock_provider"]
+__all__ = ["BUILD_DIR", "build", "build_mockd", "mock_provider"]
 
-SOURCE = Path(__file__).with_name("mockd.c")
+HERE = Path(__file__).parent
 BUILD_DIR = Path(__file__).resolve().parents[2] / ".bench" / "build"
 
 
@@ -26,22 +26,31 @@ class BuildError(RuntimeError):
     pass
 
 
-def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
-    """The compiled ``mockd``, rebuilt when ``mockd.c`` is newer than the binary."""
-    binary = build_dir / "mockd"
-    if binary.exists() and binary.stat().st_mtime >= SOURCE.stat().st_mtime:
+def build(name: str, build_dir: Path = BUILD_DIR) -> Path:
+    """The compiled ``tests/bench/<name>.c``, rebuilt when the source is newer than the binary.
+
+    The bench's C programs (``mockd``, ``pacerd``, ``streamload``) are one file each, libc only.
+    """
+    source = HERE / f"{name}.c"
+    binary = build_dir / name
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
         return binary
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         raise BuildError("no C compiler: install gcc (apt-get install gcc)")
     build_dir.mkdir(parents=True, exist_ok=True)
-    partial = build_dir / f"mockd.{os.getpid()}"
-    args = [compiler, "-O2", "-Wall", "-Wextra", "-o", str(partial), str(SOURCE)]
+    partial = build_dir / f"{name}.{os.getpid()}"
+    args = [compiler, "-O2", "-Wall", "-Wextra", "-o", str(partial), str(source)]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise BuildError(f"compiling {SOURCE.name} failed:\n{done.stderr}")
+        raise BuildError(f"compiling {source.name} failed:\n{done.stderr}")
     partial.replace(binary)  # atomic: a concurrent run sees the old binary or the new one
     return binary
+
+
+def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
+    """The compiled ``mockd``."""
+    return build("mockd", build_dir)
 
 
 @contextmanager
