@@ -18,7 +18,7 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """gomodel against a C mock, the server floor and (--with-litellm) LiteLLM; see
     docs/benchmarks.md. Options after ``--``, e.g. ``nox -s bench -- --smoke``."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,bench]")
     session.run("python", "-m", "tests.bench", *session.posargs)
 
 

@@ -1,6 +1,7 @@
 """``python -m tests.bench [--duration S] [--concurrency 1,10,50] [--workers 1,2]
 [--workloads chat,stream,translated,responses,messages,messages_translated] [--with-litellm]
-[--smoke] [--soak S] [--out PATH]``.
+[--smoke] [--quick] [--soak S] [--long-streams 100,1000,5000] [--stream-events E]
+[--stream-interval-ms MS] [--out PATH]``.
 
 Exit status: 0 whenever the bench ran, whatever the numbers; 1 when it could not measure (a
 workload failed its check, a server did not start); 2 for bad arguments or a missing wrk.
@@ -14,6 +15,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.bench.charts import write_charts
+from tests.bench.longstream_plan import (
+    add_long_stream_options,
+    long_stream_options,
+    long_stream_plan,
+)
 from tests.bench.report import markdown, table_rows
 from tests.bench.results import Results, machine_info
 from tests.bench.run import Plan, run
@@ -68,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         "provider faults, then what is left; default 60, 0 with --smoke (0: no soak)",
     )
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a subset of the whole bench in a few minutes: 2 s runs, c=1,50, 1 worker, "
+        "long streams N=100,1000 with 20 events, no soak",
+    )
+    add_long_stream_options(parser)
+    parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
@@ -78,20 +92,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
-    smoke = bool(args.smoke)
+    smoke, quick = bool(args.smoke), bool(args.quick) and not args.smoke
     out: Path = args.out.resolve()
+    workdir = out.parent / f"{out.stem}-work"
+    default_duration = 0.5 if smoke else 2.0 if quick else 5.0
     return Plan(
-        duration=args.duration if args.duration is not None else (0.5 if smoke else 5.0),
-        warmup=0.0 if smoke else 1.0,
-        concurrency=args.concurrency or ([1, 10] if smoke else [1, 10, 50]),
-        workers=args.workers or ([1] if smoke else [1, 2]),
+        duration=args.duration if args.duration is not None else default_duration,
+        warmup=0.0 if smoke else 0.5 if quick else 1.0,
+        concurrency=args.concurrency or ([1, 10] if smoke else [1, 50] if quick else [1, 10, 50]),
+        workers=args.workers or ([1] if smoke or quick else [1, 2]),
         workloads=args.workloads or list(WORKLOADS),
         with_litellm=bool(args.with_litellm),
-        ttfb_samples=(10, 20) if smoke else (200, 500),
-        disconnects=5 if smoke else 50,
-        soak=args.soak if args.soak is not None else (0.0 if smoke else 60.0),
+        ttfb_samples=(10, 20) if smoke else (50, 100) if quick else (200, 500),
+        disconnects=5 if smoke else 20 if quick else 50,
+        soak=args.soak if args.soak is not None else (0.0 if smoke or quick else 60.0),
         startup_repeats=3,
-        workdir=out.parent / f"{out.stem}-work",
+        workdir=workdir,
+        long_streams=long_stream_plan(args, workdir / "longstream"),
     )
 
 
@@ -116,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "workloads": plan.workloads,
         "with_litellm": plan.with_litellm,
         "smoke": bool(args.smoke),
+        "quick": bool(args.quick),
+        "long_streams": long_stream_options(plan.long_streams),
         "ttfb_samples": list(plan.ttfb_samples),
         "disconnects": plan.disconnects,
         "soak": plan.soak,
@@ -128,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BenchError, RuntimeError) as exc:
         print(f"\nbench: cannot measure: {exc}", file=sys.stderr)
         return 1
+    results.charts, results.charts_note = write_charts(results, out)
     report = markdown(results)
     targets = [{**vars(t), "verdict": t.verdict, "rule": t.rule} for t in evaluate(results)]
     out.parent.mkdir(parents=True, exist_ok=True)

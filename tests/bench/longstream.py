@@ -35,11 +35,11 @@ __all__ = [
     "LongStreamResult",
     "StreamRun",
     "run_long_streams",
+    "spread_ms",
 ]
 
 AT_ONCE = 5000  # from this many streams on they are opened all at once, not over SPREAD_MS
-SPREAD_MS = 1000.0
-SETTLE_S = 1.5  # after a run, before the "after" RSS: closing streams and the usage flush
+SPREAD_MS = 1000.0  # or half a stream's nominal length, if shorter: probes need all N open
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -52,6 +52,7 @@ class LongStreamPlan:
     sweep_events: list[int]  # its stream lengths, all through one gateway, one run each
     runs: int  # identical runs per N (2: a leak is told from the high-water mark)
     workdir: Path
+    settle_s: float = 1.5  # after a run, before the "after" RSS: streams closing, usage flush
 
 
 @dataclass
@@ -60,7 +61,7 @@ class StreamRun:
 
     load: LoadResult
     rss_peak_mb: float | None
-    rss_after_mb: float | None  # SETTLE_S after the last stream ended
+    rss_after_mb: float | None  # settle_s after the last stream ended
     cpu_s: float | None  # the worker's CPU over the run
 
     @property
@@ -115,6 +116,11 @@ class LongStreamResult:
 
     def cell(self, target: str, streams: int) -> LongStreamCell | None:
         return next((c for c in self.cells if (c.target, c.streams) == (target, streams)), None)
+
+
+def spread_ms(streams: int, events: int, interval_ms: float) -> float:
+    """Over how long the streams' start times are spread (0: all at once)."""
+    return 0.0 if streams >= AT_ONCE else min(SPREAD_MS, events * interval_ms / 2)
 
 
 def cpu_seconds(pids: list[int]) -> float | None:
@@ -174,8 +180,10 @@ def _deadline(streams: int, events: int, interval_ms: float, spread_ms: float) -
     return 2 * events * interval_ms / 1000 + spread_ms / 1000 + 30
 
 
-def _one_run(url: str, pids: list[int], streams: int, events: int, interval: float) -> StreamRun:
-    spread = 0.0 if streams >= AT_ONCE else SPREAD_MS
+def _one_run(
+    url: str, pids: list[int], streams: int, events: int, interval: float, settle_s: float
+) -> StreamRun:
+    spread = spread_ms(streams, events, interval)
     rss = RssResult(concurrency=streams)
     cpu_before = cpu_seconds(pids) if pids else None
     with RssSampler(pids[0], rss, interval=0.1) if pids else _nothing():
@@ -190,7 +198,7 @@ def _one_run(url: str, pids: list[int], streams: int, events: int, interval: flo
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     peak = rss.max_worker_mb if pids else None
     if pids:
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
     after = rss_mb(pids[0]) if pids else None
     return StreamRun(load, peak, after, cpu)
 
@@ -232,12 +240,12 @@ def _gateway_cells(
     with _gateway(pacer_url, streams, plan.workdir, name) as server:
         pids = worker_pids(server.process.pid)
         run_load(server.url, 10, 2, spread_ms=0, deadline_s=30)  # warm-up: first-use costs
-        time.sleep(SETTLE_S)
+        time.sleep(plan.settle_s)
         for events in lengths:
             cell = LongStreamCell("gomodel", streams, events, plan.interval_ms, streams >= AT_ONCE)
             cell.rss_rest_mb = rss_mb(pids[0])
             for _ in range(runs):
-                run = _one_run(server.url, pids, streams, events, plan.interval_ms)
+                run = _one_run(server.url, pids, streams, events, plan.interval_ms, plan.settle_s)
                 cell.runs.append(run)
                 say(_describe(cell, run))
             cells.append(cell)
@@ -248,7 +256,7 @@ def _direct_cell(
     pacer_url: str, plan: LongStreamPlan, streams: int, say: Callable[[str], None]
 ) -> LongStreamCell:
     cell = LongStreamCell("direct", streams, plan.events, plan.interval_ms, streams >= AT_ONCE)
-    run = _one_run(pacer_url, [], streams, plan.events, plan.interval_ms)
+    run = _one_run(pacer_url, [], streams, plan.events, plan.interval_ms, 0)
     cell.runs.append(run)
     say(_describe(cell, run))
     return cell

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.bench.longstream_report import cost_growth, long_streams
 from tests.bench.results import TARGETS, Cell, Results
 from tests.bench.stats import median, ratio
 from tests.bench.targets import Target, evaluate, workers_label
@@ -291,6 +292,8 @@ def markdown(results: Results) -> str:
         _ttfb(results),
         _other(results),
         _soak(results),
+        long_streams(results),
+        cost_growth(results),
         _checks(results),
         _targets(evaluate(results)),
     ]

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from tests.bench.disconnect import DisconnectResult
+from tests.bench.longstream import LongStreamResult
 from tests.bench.procs import RssResult
 from tests.bench.servers import REPO, LogSummary
 from tests.bench.soak import SoakResult
@@ -68,6 +69,9 @@ class Results:
     startup_s: dict[str, list[float]] = field(default_factory=dict)  # target -> samples
     disconnect: DisconnectResult | None = None
     soak: SoakResult | None = None
+    long_streams: LongStreamResult | None = None
+    charts: list[str] = field(default_factory=list)  # PNG file names beside the report
+    charts_note: str = ""  # why there are none
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 

@@ -3,7 +3,8 @@
 mock -> direct runs -> gomodel (each worker count; then chat with metrics on, and with the
 audit log on) -> hello (each) -> LiteLLM (each, if asked)
 -> start-up times -> the in-process disconnect measurement -> the soak (its own gateway and
-mock, tests/bench/soak.py). Each server is started once per
+mock, tests/bench/soak.py) -> the long streams (pacerd and a fresh gateway per N,
+tests/bench/longstream.py). Each server is started once per
 worker count, verified, measured (wrk per workload and concurrency, RSS sampled during the
 highest concurrency, then TTFB for streams) and stopped before the next one starts.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.bench.disconnect import measure_disconnects
+from tests.bench.longstream import LongStreamPlan, run_long_streams
 from tests.bench.mock import mock_provider
 from tests.bench.procs import RssResult, RssSampler
 from tests.bench.results import Cell, Results, ServerRun, TtfbCell
@@ -56,6 +58,7 @@ class Plan:
     soak: float  # seconds; 0: none
     startup_repeats: int
     workdir: Path
+    long_streams: LongStreamPlan | None = None  # None: not run
 
     def samples(self, concurrency: int) -> int:
         return self.ttfb_samples[0 if concurrency == 1 else 1]
@@ -251,6 +254,8 @@ def run(results: Results, plan: Plan) -> None:
         if plan.soak > 0:
             say(f"soak, {plan.soak:g} s of streams with clients leaving and provider faults")
             results.soak = run_soak(plan.soak, plan.workdir / "soak")
+        if plan.long_streams is not None:
+            results.long_streams = run_long_streams(plan.long_streams, say)
     finally:
         results.wall_seconds = time.monotonic() - started
         results.loadavg_end = os.getloadavg()[0]

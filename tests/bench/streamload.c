@@ -9,7 +9,7 @@
  *
  * Stream i starts at i * SPREAD_MS / N (SPREAD_MS 0: all at once). Each asks for EVENTS events
  * (as max_tokens; pacerd sends that many). Probes run from the moment every stream was started
- * until the first one ends. Whatever is still open at DEADLINE_S is counted as timed out.
+ * until the first one ends: while all N are open. Whatever is still open at DEADLINE_S is counted as timed out.
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -350,7 +350,7 @@ int main(int argc, char **argv) {
             open_req(STREAM);
             started++;
         }
-        if (started == n && next_probe == 0) next_probe = now + probe_step;
+        if (started == n && next_probe == 0) next_probe = now;
         if (next_probe && !first_done && probe_step && now >= next_probe) {
             open_req(PROBE);
             next_probe += probe_step;
