@@ -33,11 +33,13 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Smoke:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-4000:]}"
-    return json.loads(out.read_text()), out.with_suffix(".md").read_text()
+    results = json.loads(out.read_text())
+    results["_out"] = str(out)
+    return results, out.with_suffix(".md").read_text()
 
 
 def test_every_cell_measured_without_errors(smoke: Smoke) -> None:
@@ -114,3 +116,40 @@ def test_markdown_report(smoke: Smoke) -> None:
     assert "## Targets" in report
     assert "added TTFB over direct" in report and "RSS <=" in report and "startup <" in report
     assert "fast-path Messages >= 1.3x translated Messages throughput" in report
+
+
+def test_long_streams_all_complete_with_lag_figures(smoke: Smoke) -> None:
+    results, _ = smoke
+    long = results["long_streams"]
+    gateway = [c for c in long["cells"] if c["target"] == "gomodel"]
+    direct = [c for c in long["cells"] if c["target"] == "direct"]
+    assert [c["streams"] for c in gateway] == [c["streams"] for c in direct] == [20]
+    assert [c["events"] for c in long["sweep"]] == [5, 10]
+    assert len(gateway[0]["runs"]) == 2  # the same load twice: a leak told from a high mark
+    for cell in gateway + direct + long["sweep"]:
+        for run in cell["runs"]:
+            load = run["load"]
+            assert load["completed"] == load["streams"] == cell["streams"], load
+            assert load["events"] == cell["streams"] * cell["events"]
+            lag = load["lag_ms"]
+            assert lag["count"] == load["events"] and lag["max"] >= lag["p99"] >= lag["p50"]
+            assert load["probes_sent"] >= 1 and load["probes_failed"] == 0
+            assert load["probe_ttfb_ms"]["count"] == load["probes_ok"]
+    for cell in gateway + long["sweep"]:
+        assert cell["rss_rest_mb"] > 0
+        for run in cell["runs"]:
+            assert run["rss_peak_mb"] > 0 and run["rss_after_mb"] > 0 and run["cpu_s"] > 0
+
+
+def test_long_streams_in_report(smoke: Smoke) -> None:
+    results, report = smoke
+    assert "## Long streams" in report and "## How cost grows" in report
+    assert "long streams: RSS per open stream <= 30 KB" in report
+    assert "long streams: 0 connections refused or reset" in report
+    out = Path(results["_out"])
+    if results["charts"]:  # matplotlib installed (the bench extra)
+        assert {"r-concurrency.png", "r-length.png"} <= set(results["charts"])
+        assert all((out.parent / name).stat().st_size > 0 for name in results["charts"])
+        assert "![r-length.png](r-length.png)" in report
+    else:
+        assert "matplotlib" in results["charts_note"] and "matplotlib" in report
