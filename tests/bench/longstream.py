@@ -174,10 +174,15 @@ def _gateway(pacer_url: str, streams: int, workdir: Path, name: str) -> Iterator
         stop_process(process)
 
 
+DEADLINE_MS_PER_EVENT = 1.0  # allowance for a saturated worker: 2-3x its measured cost
+
+
 def _deadline(streams: int, events: int, interval_ms: float, spread_ms: float) -> float:
-    """Time the load may take: twice the streams' nominal length and a margin; a gateway that
-    cannot keep up shows as late events and, past this, timed-out streams."""
-    return 2 * events * interval_ms / 1000 + spread_ms / 1000 + 30
+    """Time the load may take: twice the streams' nominal length, a margin, and 1 ms per event
+    for a worker that cannot keep up (it shows as late events; past this, as timed-out
+    streams)."""
+    nominal = 2 * events * interval_ms + spread_ms + streams * events * DEADLINE_MS_PER_EVENT
+    return nominal / 1000 + 30
 
 
 def _one_run(
