@@ -135,6 +135,7 @@ def test_long_streams_all_complete_with_lag_figures(smoke: Smoke) -> None:
             assert lag["count"] == load["events"] and lag["max"] >= lag["p99"] >= lag["p50"]
             assert load["probes_sent"] >= 1 and load["probes_failed"] == 0
             assert load["probe_ttfb_ms"]["count"] == load["probes_ok"]
+            assert load["stream_ttfb_ms"]["count"] == load["streams"]
     for cell in gateway + long["sweep"]:
         assert cell["rss_rest_mb"] > 0
         for run in cell["runs"]:

@@ -18,7 +18,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class LongStreamPlan:
     runs: int  # identical runs per N (2: a leak is told from the high-water mark)
     workdir: Path
     settle_s: float = 1.5  # after a run, before the "after" RSS: streams closing, usage flush
+    with_litellm: bool = False  # also LiteLLM's proxy, one run per N, up to the N it survives
 
 
 @dataclass
@@ -77,7 +78,7 @@ class StreamRun:
 
 @dataclass
 class LongStreamCell:
-    target: str  # "gomodel" or "direct" (pacerd, no gateway)
+    target: str  # "gomodel", "litellm" or "direct" (pacerd, no gateway)
     streams: int
     events: int
     interval_ms: float
@@ -144,7 +145,9 @@ def _ready(client: httpx.Client) -> bool:
 
 
 @contextmanager
-def _gateway(pacer_url: str, streams: int, workdir: Path, name: str) -> Iterator[Server]:
+def _gateway(
+    pacer_url: str, streams: int, workdir: Path, name: str
+) -> Iterator[tuple[str, list[int]]]:
     """One ``gomodel serve --workers 1`` with room for ``streams`` client requests and as many
     provider connections (both limits default to 1,000), probes and warm-up besides."""
     room = str(2 * streams + 100)
@@ -169,9 +172,30 @@ def _gateway(pacer_url: str, streams: int, workdir: Path, name: str) -> Iterator
     server = Server("gomodel", 1, f"http://127.0.0.1:{port}", process, log_path)
     try:
         wait_until(server, _ready)
-        yield server
+        yield server.url, worker_pids(process.pid)
     finally:
         stop_process(process)
+
+
+@contextmanager
+def _litellm(
+    pacer_url: str, streams: int, workdir: Path, name: str
+) -> Iterator[tuple[str, list[int]]]:
+    """LiteLLM's proxy, one worker, as tests/bench/litellm.py configures it for the bench."""
+    from tests.bench import litellm
+
+    python = litellm.ensure_installed(REPO / ".bench")
+    port = free_port()
+    own = workdir / name
+    with litellm.litellm_proxy(python, pacer_url, port, 1, own) as process:
+        pids = litellm.server_pids(own / "litellm.log") or [process.pid]
+        yield f"http://127.0.0.1:{port}", pids[-1:]
+
+
+SERVERS: dict[str, Callable[..., AbstractContextManager[tuple[str, list[int]]]]] = {
+    "gomodel": _gateway,
+    "litellm": _litellm,
+}
 
 
 DEADLINE_MS_PER_EVENT = 1.0  # allowance for a saturated worker: 2-3x its measured cost
@@ -225,7 +249,8 @@ def _describe(cell: LongStreamCell, run: StreamRun) -> str:
     return (
         f"  {cell.target:<8} N={cell.streams:<5} E={cell.events:<4}{rss}{cpu} lag p50 "
         f"{load.lag_ms.p50:.1f} p99 {load.lag_ms.p99:.1f} max {load.lag_ms.max:.0f} ms; probe "
-        f"TTFB p99 {load.probe_ttfb_ms.p99:.1f} ms; {load.completed}/{load.streams} completed, "
+        f"TTFB p99 {load.probe_ttfb_ms.p99:.1f} ms; stream TTFB p99 {load.stream_ttfb_ms.p99:.0f} "
+        f"ms; {load.completed}/{load.streams} completed, "
         f"{load.refused} refused, {load.reset} reset, {load.timed_out} timed out"
     )
 
@@ -237,20 +262,21 @@ def _gateway_cells(
     lengths: list[int],
     runs: int,
     say: Callable[[str], None],
+    target: str = "gomodel",
 ) -> list[LongStreamCell]:
-    """One fresh gateway: ``runs`` runs of N streams for each length in turn. A cell's rest
+    """One fresh server: ``runs`` runs of N streams for each length in turn. A cell's rest
     figure is the RSS just before its first run."""
     cells = []
-    name = f"longstream-n{streams}" + (f"-e{lengths[0]}" if len(lengths) == 1 else "-sweep")
-    with _gateway(pacer_url, streams, plan.workdir, name) as server:
-        pids = worker_pids(server.process.pid)
-        run_load(server.url, 10, 2, spread_ms=0, deadline_s=30)  # warm-up: first-use costs
+    name = f"longstream-{target}-n{streams}"
+    name += f"-e{lengths[0]}" if len(lengths) == 1 else "-sweep"
+    with SERVERS[target](pacer_url, streams, plan.workdir, name) as (url, pids):
+        run_load(url, 10, 2, spread_ms=0, deadline_s=30)  # warm-up: first-use costs
         time.sleep(plan.settle_s)
         for events in lengths:
-            cell = LongStreamCell("gomodel", streams, events, plan.interval_ms, streams >= AT_ONCE)
+            cell = LongStreamCell(target, streams, events, plan.interval_ms, streams >= AT_ONCE)
             cell.rss_rest_mb = rss_mb(pids[0])
             for _ in range(runs):
-                run = _one_run(server.url, pids, streams, events, plan.interval_ms, plan.settle_s)
+                run = _one_run(url, pids, streams, events, plan.interval_ms, plan.settle_s)
                 cell.runs.append(run)
                 say(_describe(cell, run))
             cells.append(cell)
@@ -265,6 +291,26 @@ def _direct_cell(
     cell.runs.append(run)
     say(_describe(cell, run))
     return cell
+
+
+def _litellm_cells(
+    pacer_url: str, plan: LongStreamPlan, say: Callable[[str], None]
+) -> list[LongStreamCell]:
+    """LiteLLM at each N in turn, once, until an N loses more than a tenth of its streams."""
+    cells: list[LongStreamCell] = []
+    for streams in sorted(plan.streams):
+        try:
+            cells += _gateway_cells(pacer_url, plan, streams, [plan.events], 1, say, "litellm")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            say(f"  litellm N={streams} failed: {exc}")
+            cell = LongStreamCell("litellm", streams, plan.events, plan.interval_ms, False)
+            cell.notes.append(f"not measured: {exc}"[:2000])
+            cells.append(cell)
+            break
+        run = cells[-1].first
+        if run is None or run.load.lost > streams / 10:
+            break  # the N it survives was the one before
+    return cells
 
 
 def run_long_streams(plan: LongStreamPlan, say: Callable[[str], None]) -> LongStreamResult:
@@ -289,6 +335,8 @@ def run_long_streams(plan: LongStreamPlan, say: Callable[[str], None]) -> LongSt
                 say(f"  gomodel N={streams} failed: {exc}")
                 cells = [cell]
             result.cells += cells
+        if plan.with_litellm:
+            result.cells += _litellm_cells(pacer_url, plan, say)
         if plan.sweep_streams and plan.sweep_events:
             result.sweep = _gateway_cells(
                 pacer_url, plan, plan.sweep_streams, plan.sweep_events, 1, say

@@ -88,6 +88,7 @@ def long_stream_plan(args: argparse.Namespace, workdir: Path) -> LongStreamPlan 
         runs=base.runs,
         workdir=workdir,
         settle_s=base.settle_s,
+        with_litellm=bool(args.with_litellm),
     )
 
 

@@ -36,16 +36,18 @@ def _row(cell: LongStreamCell, index: int, run: StreamRun) -> str:
         f"| {_f(cell.rss_rest_mb) if first else DASH} | {_f(run.rss_peak_mb)} "
         f"| {_f(run.rss_after_mb)} | {adds} | {per_stream} | {_f(run.cpu_ms_per_event, '.3f')} "
         f"| {run.events_per_s:,.0f} | {load.lag_ms.p50:.1f} / {load.lag_ms.p99:.1f} / "
-        f"{load.lag_ms.max:.0f} | {load.probe_ttfb_ms.p50:.1f} / {load.probe_ttfb_ms.p99:.1f} "
-        f"({load.probes_ok}) | {counts} |"
+        f"{load.lag_ms.max:.0f} | {load.stream_ttfb_ms.p50:.0f} / {load.stream_ttfb_ms.p99:.0f} "
+        f"| {load.probe_ttfb_ms.p50:.1f} / {load.probe_ttfb_ms.p99:.1f} ({load.probes_ok}) "
+        f"| {counts} |"
     )
 
 
 HEADER = [
     "| target | streams | events | opened | run | RSS rest | RSS peak | RSS after "
     "| 2nd run adds | KB / stream | CPU ms / event | events/s | lag p50 / p99 / max (ms) "
-    "| new request TTFB p50 / p99 (ms, probes) | completed; refused / reset |",
-    "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    "| stream TTFB p50 / p99 (ms) | new request TTFB p50 / p99 (ms, probes) "
+    "| completed; refused / reset |",
+    "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
 ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -58,6 +58,7 @@ class LoadResult:
     wall_s: float
     lag_ms: Spread  # the mock's write -> the client's read, every content event
     probe_ttfb_ms: Spread  # connect -> first byte of a new non-streamed chat request
+    stream_ttfb_ms: Spread = field(default_factory=Spread)  # connect -> a stream's first byte
 
     @property
     def lost(self) -> int:
@@ -67,7 +68,7 @@ class LoadResult:
     @classmethod
     def parse(cls, text: str) -> LoadResult:
         doc: dict[str, Any] = orjson.loads(text)
-        for name in ("lag_ms", "probe_ttfb_ms"):
+        for name in ("lag_ms", "probe_ttfb_ms", "stream_ttfb_ms"):
             doc[name] = Spread(**doc[name])
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in known})

@@ -9,7 +9,8 @@
  *
  * Stream i starts at i * SPREAD_MS / N (SPREAD_MS 0: all at once). Each asks for EVENTS events
  * (as max_tokens; pacerd sends that many). Probes run from the moment every stream was started
- * until the first one ends: while all N are open. Whatever is still open at DEADLINE_S is counted as timed out.
+ * until the first one ends: while all N are open. Each stream's own time to first byte is kept
+ * too: a server that accepts slowly shows there, not in the lag of the events. Whatever is still open at DEADLINE_S is counted as timed out.
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -55,7 +56,7 @@ static int epfd;
 static struct sockaddr_in target;
 static char *stream_request, *probe_request;
 static size_t stream_request_len, probe_request_len;
-static Samples lags, ttfbs;
+static Samples lags, ttfbs, stream_ttfbs;
 static long completed, refused, resets, incomplete, before_response, timed_out, non_200;
 static long connect_errors, events_total, probes_sent, probes_ok, probes_failed;
 static long open_now, started, first_done;
@@ -223,7 +224,7 @@ static void on_readable(Req *r) {
             uint64_t at = now_ns();
             if (!r->got_byte) {
                 r->got_byte = 1;
-                if (r->kind == PROBE) add(&ttfbs, ((double)at - (double)r->start) / 1e6);
+                add(r->kind == PROBE ? &ttfbs : &stream_ttfbs, ((double)at - (double)r->start) / 1e6);
             }
             r->raw_len += (size_t)n;
             if (parse(r, at)) {
@@ -381,6 +382,8 @@ int main(int argc, char **argv) {
     print_samples("lag_ms", &lags);
     printf(",");
     print_samples("probe_ttfb_ms", &ttfbs);
+    printf(",");
+    print_samples("stream_ttfb_ms", &stream_ttfbs);
     printf("}\n");
     return 0;
 }
