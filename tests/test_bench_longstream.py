@@ -39,7 +39,7 @@ def _load(streams: int, *, reset: int = 0, lag_p99: float = 2.0) -> LoadResult:
 
 
 def _cell(streams: int, rest: float, afters: list[float], *, reset: int = 0) -> LongStreamCell:
-    cell = LongStreamCell("gomodel", streams, 40, 50.0, streams >= 5000, rss_rest_mb=rest)
+    cell = LongStreamCell("gomodel", streams, 20, 1000.0, streams >= 5000, rss_rest_mb=rest)
     for after in afters:
         cell.runs.append(StreamRun(_load(streams, reset=reset), after + 5, after, 1.0))
     return cell
@@ -48,7 +48,7 @@ def _cell(streams: int, rest: float, afters: list[float], *, reset: int = 0) -> 
 def _results(*cells: LongStreamCell) -> Results:
     options = {"workloads": [], "concurrency": [1], "workers": [1], "with_litellm": False}
     results = Results(options=options, machine={})
-    results.long_streams = LongStreamResult(40, 50.0, list(cells))
+    results.long_streams = LongStreamResult(20, 1000.0, list(cells))
     return results
 
 
