@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from tests.bench.control_check import ControlCheck
 from tests.bench.disconnect import DisconnectResult
 from tests.bench.procs import RssResult
 from tests.bench.servers import REPO, LogSummary
@@ -35,6 +36,13 @@ class Cell:
     target: str  # direct | gomodel | hello | litellm
     workers: int | None  # None for direct: workers do not apply
     wrk: WrkResult
+    cpu_s: float | None = None  # the server tree's CPU seconds during the measured run
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.cpu_s is None or not self.wrk.requests:
+            return None
+        return self.cpu_s / self.wrk.requests * 1e6
 
 
 @dataclass
@@ -68,6 +76,7 @@ class Results:
     startup_s: dict[str, list[float]] = field(default_factory=dict)  # target -> samples
     disconnect: DisconnectResult | None = None
     soak: SoakResult | None = None
+    control: list[ControlCheck] = field(default_factory=list)  # tests/bench/control.py
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 
