@@ -23,10 +23,10 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -65,6 +65,9 @@ KEY_SPREAD_S = 2.5  # every worker serves a new key within 2 s (docs/keys.md)
 SETTLE_WAIT_S = 12.0  # usage rows and audit entries are flushed every 5 s
 
 
+T = TypeVar("T")
+
+
 class VariantFailed(BenchError):
     """A control-plane variant saw errors or refusals: stopped, reported, not measured."""
 
@@ -77,15 +80,31 @@ def _settings(url: str) -> RedisSettings:
     return RedisSettings.from_url(url, timeout=2.0, setting="BENCH_REDIS_URL")
 
 
+def _with_redis(url: str, work: Callable[[RedisClient], Awaitable[T]]) -> T:
+    """``work(client)`` on a client of ``url``, from sync code; RedisUnavailable as itself
+    (raised inside the client's nursery it would come out wrapped in an exception group)."""
+
+    async def go() -> T | RedisUnavailable:
+        async with open_redis(_settings(url)) as client:
+            try:
+                return await work(client)
+            except RedisUnavailable as exc:
+                return exc
+
+    answer = trio.run(go)
+    if isinstance(answer, RedisUnavailable):
+        raise answer
+    return answer
+
+
 def redis_problem(url: str) -> str | None:
     """Why Redis at ``url`` cannot be used (None: it answers PING)."""
 
-    async def ping() -> None:
-        async with open_redis(_settings(url)) as client:
-            await client.execute("PING")
+    async def ping(client: RedisClient) -> None:
+        await client.execute("PING")
 
     try:
-        trio.run(ping)
+        _with_redis(url, ping)
     except (RedisUnavailable, ConfigError, ValueError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -106,14 +125,13 @@ async def _scan(client: RedisClient, prefix: str) -> list[bytes]:
 def _redis_keys(url: str, prefix: str, *, delete: bool) -> int:
     """How many keys are under ``prefix``; ``delete``: and remove them (a shared Redis)."""
 
-    async def go() -> int:
-        async with open_redis(_settings(url)) as client:
-            keys = await _scan(client, prefix)
-            if delete and keys:
-                await client.execute("UNLINK", *keys)
-            return len(keys)
+    async def go(client: RedisClient) -> int:
+        keys = await _scan(client, prefix)
+        if delete and keys:
+            await client.execute("UNLINK", *keys)
+        return len(keys)
 
-    return trio.run(go)
+    return _with_redis(url, go)
 
 
 def variant_env(
