@@ -37,7 +37,7 @@ from gomodel.redis import RedisClient, RedisSettings, open_redis
 from tests.bench.control_check import ControlCheck
 from tests.bench.servers import Server, gateway_server
 from tests.bench.verify import BenchError
-from tests.bench.workloads import Workload
+from tests.bench.workloads import WORKLOADS, Workload
 
 __all__ = [
     "CONTROL_WORKLOADS",
@@ -230,6 +230,17 @@ class ControlPlane:
         for workload, route in routes.items():
             if route != "passthrough":
                 problems.append(f"{workload}: route {route!r}, not the fast path (passthrough)")
+        # One request in the current window, so that rpm shows it even when the last measured
+        # request fell in the minute before.
+        chat = WORKLOADS["chat"]
+        sent = httpx.post(
+            server.url + chat.path,
+            content=control_body(chat),
+            headers={**server.headers, "content-type": "application/json"},
+            timeout=30,
+        )
+        if sent.status_code != 200:
+            problems.append(f"a chat request with the managed key got {sent.status_code}")
         usage = self._until(server, "/v1/usage", server.headers, _spent)
         if usage is None:
             problems.append("GET /v1/usage with the managed key did not answer 200")
