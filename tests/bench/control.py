@@ -42,7 +42,9 @@ from tests.bench.workloads import WORKLOADS, Workload
 __all__ = [
     "CONTROL_WORKLOADS",
     "FULL",
+    "KEY_ONLY",
     "LIMITS",
+    "LIMITS_MEMORY",
     "VARIANT_NAMES",
     "ControlPlane",
     "VariantFailed",
@@ -55,6 +57,9 @@ __all__ = [
 
 LIMITS, FULL = "gomodel-limits", "gomodel-full"
 VARIANT_NAMES = (LIMITS, FULL)
+# Only for tests/bench/control_cost.py, to take the bill apart: the managed key alone (no
+# rules), and the limits with counters in the process instead of Redis.
+KEY_ONLY, LIMITS_MEMORY = "gomodel-key", "gomodel-limits-memory"
 CONTROL_WORKLOADS = ("chat", "stream")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 USER_PATH = "/bench/team"  # SET_*_BENCH__TEAM below
@@ -137,6 +142,8 @@ def _redis_keys(url: str, prefix: str, *, delete: bool) -> int:
 def variant_env(
     variant: str, url: str, prefix: str, master_key: str, metrics_token: str
 ) -> dict[str, str]:
+    if variant == KEY_ONLY:
+        return {"GOMODEL_MASTER_KEY": master_key}
     env = {
         "GOMODEL_MASTER_KEY": master_key,
         "REDIS_URL": url,
@@ -146,6 +153,8 @@ def variant_env(
         "SET_BUDGET_BENCH__TEAM": BUDGET,
         "SET_RATE_LIMIT_BENCH__TEAM": RATES,
     }
+    if variant == LIMITS_MEMORY:
+        del env["REDIS_URL"], env["REDIS_KEY_LIMITS"]
     if variant == FULL:
         env |= {
             "METRICS_ENABLED": "true",

@@ -4,7 +4,8 @@
 ``nox -s bench`` measures each server after the other, so a load spike from someone else
 lands on one of them and the ratios swing (on the shared 2-core machine plain gomodel's chat
 went from 92 to 230 req/s between runs minutes apart). Here plain gomodel, ``gomodel-limits``
-and ``gomodel-full`` (tests/bench/control.py) run at once against one mock, and each round
+and ``gomodel-full`` (tests/bench/control.py; with ``--apart`` also the managed key alone and
+the limits counted in the process instead of Redis) run at once against one mock, and each round
 measures every one of them on chat and stream at c=1 and c=50 in a rotated order; each
 figure is the median over rounds of the variant's ratio to plain *in the same round*:
 throughput, CPU per request (the server's process tree, utime + stime) and the p50 it adds.
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from tests.bench.control import (
     CONTROL_WORKLOADS,
+    KEY_ONLY,
+    LIMITS_MEMORY,
     VARIANT_NAMES,
     ControlPlane,
     control_body,
@@ -50,7 +53,9 @@ def _cell(server: Server, workload: str, body: bytes, c: int, duration: float) -
     return result.rps, cpu / max(result.requests, 1) * 1e6, result.p50_ms
 
 
-def measure(rounds: int, duration: float, workers: int, workdir: Path) -> None:
+def measure(
+    rounds: int, duration: float, workers: int, workdir: Path, variants: tuple[str, ...]
+) -> None:
     names = list(CONTROL_WORKLOADS)
     figures: dict[tuple[str, str, int], list[Figures]] = {}
     with ExitStack() as stack:
@@ -58,7 +63,7 @@ def measure(rounds: int, duration: float, workers: int, workdir: Path) -> None:
         servers = {"gomodel": stack.enter_context(gateway_server(mock_url, workers, workdir))}
         planes = {
             v: ControlPlane(v, redis_url(), workers, ControlCheck(v, workers))
-            for v in VARIANT_NAMES
+            for v in (*variants, *VARIANT_NAMES)
         }
         for variant, plane in planes.items():
             servers[variant] = stack.enter_context(plane.server(mock_url, workdir))
@@ -90,10 +95,10 @@ def measure(rounds: int, duration: float, workers: int, workdir: Path) -> None:
                         got = _cell(servers[target], n, bodies[target][n], c, duration)
                         figures.setdefault((target, n, c), []).append(got)
             print(f"round {r + 1}/{rounds} done", flush=True)
-        for variant, plane in planes.items():
-            plane.verify(servers[variant], routes[variant])
+        for variant in VARIANT_NAMES:
+            planes[variant].verify(servers[variant], routes[variant])
     _print(figures, rounds)
-    for plane in planes.values():
+    for plane in (planes[v] for v in VARIANT_NAMES):
         state = "verified" if plane.check.verified else f"NOT verified: {plane.check.problems}"
         print(f"{plane.variant}: {state}")
 
@@ -125,9 +130,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help=f"also {KEY_ONLY} (the managed key, no rules) and {LIMITS_MEMORY} (the limits "
+        "counted in the process, not Redis): what each part costs",
+    )
     args = parser.parse_args()
+    variants = (KEY_ONLY, LIMITS_MEMORY) if args.apart else ()
     with tempfile.TemporaryDirectory(prefix="bench-control-") as tmp:
-        measure(args.rounds, args.duration, args.workers, Path(tmp))
+        measure(args.rounds, args.duration, args.workers, Path(tmp), variants)
 
 
 if __name__ == "__main__":
