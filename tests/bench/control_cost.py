@@ -49,7 +49,13 @@ def _cell(server: Server, workload: str, body: bytes, c: int, duration: float) -
     result = run_wrk(url, body, concurrency=c, duration=duration, headers=server.headers)
     cpu = cpu_seconds(server.process.pid) - before
     if result.error_count:
-        raise SystemExit(f"{server.target} {workload} c={c}: errors {result.errors}")
+        refused = [
+            line
+            for line in (server.log_path.read_text().splitlines() if server.log_path else ())
+            if " status=" in line and " status=200 " not in line and " status=499 " not in line
+        ]
+        shown = "\n".join(refused[:5])
+        raise SystemExit(f"{server.target} {workload} c={c}: errors {result.errors}\n{shown}")
     return result.rps, cpu / max(result.requests, 1) * 1e6, result.p50_ms
 
 
@@ -138,8 +144,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     variants = (KEY_ONLY, LIMITS_MEMORY) if args.apart else ()
-    with tempfile.TemporaryDirectory(prefix="bench-control-") as tmp:
-        measure(args.rounds, args.duration, args.workers, Path(tmp), variants)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-control-"))  # kept: the servers' logs
+    print(f"logs in {workdir}", flush=True)
+    measure(args.rounds, args.duration, args.workers, workdir, variants)
 
 
 if __name__ == "__main__":
