@@ -106,6 +106,41 @@ def test_routes_memory_startup_disconnects(smoke: Smoke) -> None:
     assert results["disconnect"]["samples"] > 0
 
 
+def test_control_plane_variants_measured_and_verified(smoke: Smoke) -> None:
+    """gomodel-limits and gomodel-full ran chat and stream with a managed key whose spend and
+    limits /v1/usage shows, with counters in Redis, without an error or a refusal."""
+    results, report = smoke
+    options = results["options"]
+    cells = {
+        (c["workload"], c["concurrency"], c["target"], c["workers"]): c for c in results["cells"]
+    }
+    ttfb = {(t["workload"], t["concurrency"], t["target"], t["workers"]) for t in results["ttfb"]}
+    checks = {(c["variant"], c["workers"]): c for c in results["control"]}
+    for variant in ("gomodel-limits", "gomodel-full"):
+        for workers in options["workers"]:
+            check = checks[(variant, workers)]
+            assert check["skipped"] is None and check["problems"] == [], check
+            assert check["spend_usd"] > 0 and check["budget_spent_usd"] > 0, check
+            assert check["user_path"] == "/bench/team" and check["key_id"], check
+            assert check["rate_limits"]["rpm"] > 0 and check["redis_keys"] > 0, check
+            assert check["routes"] == {"chat": "passthrough", "stream": "passthrough"}, check
+            assert check["statuses"].get("200", 0) > 0 and "429" not in check["statuses"]
+            for workload in ("chat", "stream"):
+                for concurrency in options["concurrency"]:
+                    key = (workload, concurrency, variant, workers)
+                    assert key in cells, f"no measurement for {key}"
+                    wrk = cells[key]["wrk"]
+                    assert wrk["requests"] > 0 and not any(wrk["errors"].values()), (key, wrk)
+                    assert cells[key]["cpu_s"] > 0, key
+                    assert ("stream", concurrency, variant, workers) in ttfb
+        full = checks[("gomodel-full", options["workers"][0])]
+        assert full["metrics_ok"] is True and full["audit_entries"] > 0, full
+    assert "## Control plane" in report
+    assert "gomodel-limits chat >= 0.85x plain gomodel (issue 14)" in report
+    assert "gomodel-full stream >= 0.8x plain gomodel (issue 18)" in report
+    assert "gomodel-full adds <= 0.3 ms p50 at c=1 (issue 18)" in report
+
+
 def test_markdown_report(smoke: Smoke) -> None:
     _, report = smoke
     assert "## Throughput" in report

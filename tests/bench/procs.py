@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RssResult", "RssSampler", "descendants", "rss_mb", "stop_process", "worker_pids"]
+__all__ = [
+    "RssResult",
+    "RssSampler",
+    "cpu_seconds",
+    "descendants",
+    "rss_mb",
+    "stop_process",
+    "worker_pids",
+]
 
 _HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.semaphore_tracker")
 
@@ -79,6 +87,21 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root`` and every live process below it (utime and stime
+    of /proc/<pid>/stat): a server's own work, whatever else the machine runs meanwhile."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from tests.bench.control_check import ControlCheck
 from tests.bench.disconnect import DisconnectResult
 from tests.bench.longstream import LongStreamResult
 from tests.bench.procs import RssResult
@@ -36,6 +37,13 @@ class Cell:
     target: str  # direct | gomodel | hello | litellm
     workers: int | None  # None for direct: workers do not apply
     wrk: WrkResult
+    cpu_s: float | None = None  # the server tree's CPU seconds during the measured run
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.cpu_s is None or not self.wrk.requests:
+            return None
+        return self.cpu_s / self.wrk.requests * 1e6
 
 
 @dataclass
@@ -72,6 +80,7 @@ class Results:
     long_streams: LongStreamResult | None = None
     charts: list[str] = field(default_factory=list)  # PNG file names beside the report
     charts_note: str = ""  # why there are none
+    control: list[ControlCheck] = field(default_factory=list)  # tests/bench/control.py
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 

@@ -1,7 +1,8 @@
 """The order of a run: the mock first, then one system under test at a time.
 
 mock -> direct runs -> gomodel (each worker count; then chat with metrics on, and with the
-audit log on) -> hello (each) -> LiteLLM (each, if asked)
+audit log on; then chat and stream with the control plane on, tests/bench/control.py)
+-> hello (each) -> LiteLLM (each, if asked)
 -> start-up times -> the in-process disconnect measurement -> the soak (its own gateway and
 mock, tests/bench/soak.py) -> the long streams (pacerd and a fresh gateway per N,
 tests/bench/longstream.py). Each server is started once per
@@ -15,14 +16,25 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.bench.control import (
+    CONTROL_WORKLOADS,
+    VARIANT_NAMES,
+    ControlPlane,
+    control_body,
+    redis_problem,
+    redis_url,
+    stop_on_errors,
+)
+from tests.bench.control_check import ControlCheck
 from tests.bench.disconnect import measure_disconnects
 from tests.bench.longstream import LongStreamPlan, run_long_streams
 from tests.bench.mock import mock_provider
-from tests.bench.procs import RssResult, RssSampler
+from tests.bench.procs import RssResult, RssSampler, cpu_seconds
 from tests.bench.results import Cell, Results, ServerRun, TtfbCell
 from tests.bench.servers import (
     VARIANTS,
@@ -78,17 +90,22 @@ def _measure(
     workers: int | None,
     url: str,
     body: bytes,
+    pid: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> None:
     if plan.warmup > 0:
-        run_wrk(url, body, concurrency=concurrency, duration=plan.warmup)
-    result = run_wrk(url, body, concurrency=concurrency, duration=plan.duration)
-    results.cells.append(Cell(workload.name, concurrency, target, workers, result))
+        run_wrk(url, body, concurrency=concurrency, duration=plan.warmup, headers=headers)
+    cpu = None if pid is None else cpu_seconds(pid)
+    result = run_wrk(url, body, concurrency=concurrency, duration=plan.duration, headers=headers)
+    cpu = None if pid is None or cpu is None else cpu_seconds(pid) - cpu
+    results.cells.append(Cell(workload.name, concurrency, target, workers, result, cpu))
     errors = f", {result.error_count} ERRORS {result.errors}" if result.error_count else ""
     where = target if workers is None else f"{target} {workers}w"
     say(
         f"  {where:<11} {workload.name:<10} c={concurrency:<3} {result.rps:>9,.0f} req/s  "
         f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms{errors}"
     )
+    stop_on_errors(target, f"{workload.name} c={concurrency}", result.error_count)
 
 
 def _ttfb(
@@ -100,15 +117,17 @@ def _ttfb(
     workers: int | None,
     url: str,
     body: bytes,
+    headers: dict[str, str] | None = None,
 ) -> None:
     where = target if workers is None else f"{target} {workers}w"
     for c in plan.concurrency:
-        ttfb = measure_ttfb(url, body, concurrency=c, samples=plan.samples(c))
+        ttfb = measure_ttfb(url, body, concurrency=c, samples=plan.samples(c), headers=headers)
         results.ttfb.append(TtfbCell(workload.name, c, target, workers, ttfb))
         say(
             f"  {where:<11} {workload.name:<10} c={c:<3} TTFB p50 {ttfb.p50_ms:.2f} ms  "
             f"p99 {ttfb.p99_ms:.2f} ms ({ttfb.samples} samples, {ttfb.failures} failed)"
         )
+        stop_on_errors(target, f"{workload.name} c={c} TTFB", ttfb.failures)
 
 
 def _direct(results: Results, plan: Plan, mock_url: str) -> None:
@@ -131,7 +150,12 @@ def _server(
     workers: int,
     workload_names: list[str],
     models: dict[str, str],
+    bodies: dict[str, bytes] | None = None,
+    after: Callable[[Server, ServerRun], None] | None = None,
 ) -> None:
+    """Check, then measure ``workload_names`` on one server; ``bodies`` replace workloads'
+    payloads, ``after`` runs once all is measured, before the server stops."""
+    bodies = bodies or {}
     say(f"{target}, {workers_label(workers)}")
     run = ServerRun(target, workers)
     results.servers.append(run)
@@ -149,6 +173,8 @@ def _server(
                     workers=workers,
                     model=model,
                     check_text=target != "hello",
+                    headers=server.headers,
+                    body=bodies.get(name),
                 )
             except BenchError as exc:
                 if target != "litellm":
@@ -163,7 +189,8 @@ def _server(
                     )
         for name in workload_names:
             workload = WORKLOADS[name]
-            url, body = server.url + workload.path, workload.payload(models.get(name))
+            url = server.url + workload.path
+            body = bodies.get(name) or workload.payload(models.get(name))
             for c in plan.concurrency:
                 sampler = RssSampler(server.process.pid, rss) if c == top else nullcontext()
                 with sampler:
@@ -176,14 +203,57 @@ def _server(
                         workers=workers,
                         url=url,
                         body=body,
+                        pid=server.process.pid,
+                        headers=server.headers,
                     )
         run.rss = rss
         for name in workload_names:
             workload = WORKLOADS[name]
             if workload.stream and target != "hello":
-                url, body = server.url + workload.path, workload.payload(models.get(name))
-                _ttfb(results, plan, workload, target=target, workers=workers, url=url, body=body)
+                url = server.url + workload.path
+                body = bodies.get(name) or workload.payload(models.get(name))
+                _ttfb(
+                    results,
+                    plan,
+                    workload,
+                    target=target,
+                    workers=workers,
+                    url=url,
+                    body=body,
+                    headers=server.headers,
+                )
+        if after is not None:
+            after(server, run)
     run.log = server.log
+
+
+def _control(results: Results, plan: Plan, mock_url: str, workers: int) -> None:
+    """The control-plane variants (tests/bench/control.py), chat and stream, beside plain."""
+    names = [name for name in CONTROL_WORKLOADS if name in plan.workloads]
+    if not names:
+        return
+    url = redis_url()
+    problem = redis_problem(url)
+    for variant in VARIANT_NAMES:
+        check = ControlCheck(variant, workers)
+        results.control.append(check)
+        if problem is not None:
+            check.skipped = f"Redis at {url} does not answer ({problem})"
+            say(f"{variant}, {workers_label(workers)}: skipped: {check.skipped}")
+            continue
+        plane = ControlPlane(variant, url, workers, check)
+        bodies = {name: control_body(WORKLOADS[name]) for name in names}
+
+        def verify(server: Server, run: ServerRun, plane: ControlPlane = plane) -> None:
+            plane.verify(server, {c.workload: c.route or "" for c in run.checks})
+
+        server = plane.server(mock_url, plan.workdir)
+        try:
+            _server(results, plan, server, variant, workers, names, {}, bodies, verify)
+        except BenchError as exc:  # VariantFailed among them: stopped, reported
+            check.problems.append(str(exc))
+        for note in check.problems:
+            say(f"  {variant}: PROBLEM: {note}")
 
 
 def _litellm_models() -> dict[str, str]:
@@ -223,6 +293,7 @@ def _all(results: Results, plan: Plan, mock_url: str) -> None:
             for variant in VARIANTS:
                 server = gateway_server(mock_url, w, plan.workdir, variant)
                 _server(results, plan, server, variant, w, ["chat"], {})
+        _control(results, plan, mock_url, w)
     if "chat" in plan.workloads:
         for w in plan.workers:
             _server(results, plan, hello_server(w, plan.workdir), "hello", w, ["chat"], {})

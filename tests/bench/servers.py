@@ -63,6 +63,9 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path | None  # None: the server keeps its own log
     log: LogSummary | None = None
+    # Sent by every client of this server (readiness, checks, wrk, curl): a managed key's
+    # ``Authorization`` for the control-plane variants; empty for the others.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -166,7 +169,7 @@ def wait_until(
 ) -> None:
     """Poll ``ready`` until it is true; fail with the log's tail if the server dies or stalls."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=server.url, timeout=5) as client:
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=5) as client:
         while True:
             if server.process.poll() is not None:
                 raise RuntimeError(
@@ -248,17 +251,28 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 @contextmanager
 def gateway_server(
-    mock_url: str, workers: int, workdir: Path, target: str = "gomodel"
+    mock_url: str,
+    workers: int,
+    workdir: Path,
+    target: str = "gomodel",
+    *,
+    env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """``gomodel serve --workers N`` against the mock; ready once /ready says so and the model
-    catalog lists both benchmark models. ``target`` names a variant of :data:`VARIANTS`."""
+    catalog lists both benchmark models. ``target`` names a variant of :data:`VARIANTS`, or
+    one whose settings come in ``env`` (the control plane's, tests/bench/control.py), with
+    ``headers`` (its master key) on the readiness requests."""
     port = free_port()
     log_path = workdir / f"{target}-w{workers}.log"
-    env = {**gateway_env(mock_url, workdir), **VARIANTS.get(target, {})}
+    settings = {**gateway_env(mock_url, workdir), **VARIANTS.get(target, {})}
     if target != "gomodel":  # a database of its own: the plain run's rows do not slow it
-        env["SQLITE_PATH"] = str(workdir / f"{target}.db")
-    process = _spawn(gateway_command(port, workers), env, log_path)
-    server = Server(target, workers, f"http://127.0.0.1:{port}", process, log_path)
+        settings["SQLITE_PATH"] = str(workdir / f"{target}.db")
+    settings.update(env or {})
+    process = _spawn(gateway_command(port, workers), settings, log_path)
+    server = Server(
+        target, workers, f"http://127.0.0.1:{port}", process, log_path, headers=dict(headers or {})
+    )
     with _running(server, _gateway_ready) as running:
         yield running
 

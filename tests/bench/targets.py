@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from tests.bench.results import Results
 from tests.bench.stats import median, ratio
 
-__all__ = ["Target", "deciding_concurrency", "evaluate", "target_workers", "workers_label"]
+__all__ = [
+    "Target",
+    "control_targets",
+    "deciding_concurrency",
+    "evaluate",
+    "target_workers",
+    "workers_label",
+]
 
 LITELLM_FACTOR = 10.0
 HELLO_FLOOR = 0.6
@@ -32,6 +39,9 @@ STREAM_LAG_P99_MS = 5.0
 STREAM_PROBE_P99_MS = 10.0
 AFTER_RSS_RATIO = 1.1
 SECOND_RUN_ADDS = 0.02  # of the rest figure: "adds nothing", allowing for the sampling
+LIMITS_RATIO = 0.85  # issue 14: a managed key, a budget and rate limits on Redis
+FULL_RATIO = 0.8  # issue 18: all a production deployment turns on
+FULL_ADDED_P50_MS = 0.3
 
 
 @dataclass
@@ -286,6 +296,7 @@ def evaluate(results: Results) -> list[Target]:
         )
     )
     targets += _long_stream_targets(results)
+    targets += control_targets(results)
     for workload in results.workloads:
         targets += _per_concurrency(
             results,
@@ -294,5 +305,60 @@ def evaluate(results: Results) -> list[Target]:
             _rps_ratio(results, (workload, "direct"), (workload, "gomodel")),
             HEADROOM,
             "the mock must not be the bottleneck",
+        )
+    return targets
+
+
+def _unverified(results: Results, variant: str, workers: int) -> str:
+    """Why a control-plane variant's figures do not count ("" when they do)."""
+    check = next((c for c in results.control if (c.variant, c.workers) == (variant, workers)), None)
+    if check is None:
+        return "not run"
+    if check.skipped:
+        return f"skipped: {check.skipped}"
+    return f"not verified: {'; '.join(check.problems)}" if check.problems else ""
+
+
+def control_targets(results: Results) -> list[Target]:
+    """The control plane's bill (tests/bench/control.py): throughput against plain gomodel in
+    the same run, and the p50 it adds at concurrency 1. A variant that did not verify (errors,
+    refusals, nothing in Redis) is n/a with the reason, never met."""
+    targets: list[Target] = []
+    workers = target_workers(results)
+    for variant, workload, threshold, issue in (
+        ("gomodel-limits", "chat", LIMITS_RATIO, "issue 14"),
+        ("gomodel-full", "chat", FULL_RATIO, "issue 18"),
+        ("gomodel-full", "stream", FULL_RATIO, "issue 18"),
+    ):
+        if workload not in results.workloads:
+            continue
+        why = _unverified(results, variant, workers)
+        value = _rps_ratio(results, (workload, variant), (workload, "gomodel"))
+        targets += _per_concurrency(
+            results,
+            f"{variant} {workload} >= {threshold:g}x plain gomodel ({issue})",
+            f"{variant} / gomodel {workload}",
+            (lambda c, w: None) if why else value,
+            threshold,
+            why,
+        )
+    for workload in ("chat", "stream"):
+        if workload not in results.workloads or 1 not in results.concurrencies:
+            continue
+        why = _unverified(results, "gomodel-full", workers)
+        full = results.cell(workload, 1, "gomodel-full", workers)
+        plain = results.cell(workload, 1, "gomodel", workers)
+        added = None if why or full is None or plain is None else full.wrk.p50_ms - plain.wrk.p50_ms
+        targets.append(
+            Target(
+                f"gomodel-full adds <= {FULL_ADDED_P50_MS:g} ms p50 at c=1 (issue 18)",
+                f"{workload}, wrk p50 over plain gomodel, c=1, {workers_label(workers)}",
+                added,
+                FULL_ADDED_P50_MS,
+                "ms",
+                higher_is_better=False,
+                deciding=True,
+                note=why,
+            )
         )
     return targets

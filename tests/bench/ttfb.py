@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,16 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def curl_config(url: str, body_path: Path, samples: int) -> str:
-    """A curl config posting ``body_path`` to ``url`` ``samples`` times, output discarded."""
+def curl_config(
+    url: str, body_path: Path, samples: int, headers: Mapping[str, str] | None = None
+) -> str:
+    """A curl config posting ``body_path`` to ``url`` ``samples`` times, output discarded;
+    ``headers`` (a managed key's ``Authorization``) go on every request."""
     lines = [
         "silent",
         "show-error",
         f"header = {_quote('Content-Type: application/json')}",
+        *(f"header = {_quote(f'{name}: {value}')}" for name, value in (headers or {}).items()),
         f"data-binary = {_quote('@' + str(body_path))}",
         "write-out = " + _quote(WRITE_OUT),
     ]
@@ -48,13 +53,20 @@ def curl_config(url: str, body_path: Path, samples: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure_ttfb(url: str, body: bytes, *, concurrency: int, samples: int) -> TtfbResult:
+def measure_ttfb(
+    url: str,
+    body: bytes,
+    *,
+    concurrency: int,
+    samples: int,
+    headers: Mapping[str, str] | None = None,
+) -> TtfbResult:
     if shutil.which("curl") is None:
         raise RuntimeError("curl is not installed (apt-get install curl)")
     with tempfile.TemporaryDirectory(prefix="bench-curl-") as tmp:
         body_path, config = Path(tmp) / "body.json", Path(tmp) / "curl.conf"
         body_path.write_bytes(body)
-        config.write_text(curl_config(url, body_path, samples))
+        config.write_text(curl_config(url, body_path, samples, headers))
         args = ["curl", "--config", str(config)]
         if concurrency > 1:
             args += ["--parallel", "--parallel-immediate", "--parallel-max", str(concurrency)]

@@ -6,6 +6,7 @@ stops with a message saying which one and what came back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,18 +80,22 @@ def check_workload(
     direct: bool = False,
     model: str | None = None,
     check_text: bool = True,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
 ) -> Check:
-    """Post ``workload`` once; raise :class:`BenchError` unless the answer is whole."""
-    path, body = (
+    """Post ``workload`` once (``body`` instead of its payload when given, with ``headers``
+    added); raise :class:`BenchError` unless the answer is whole."""
+    path, payload = (
         (workload.direct_path, workload.direct_payload())
         if direct
         else (workload.path, workload.payload(model))
     )
+    body = payload if body is None else body
     marker = workload.direct_end_marker if direct else workload.end_marker
     url = base_url + path
-    headers = {"content-type": "application/json"}
+    sent = {"content-type": "application/json", **(headers or {})}
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=30)
+        response = httpx.post(url, content=body, headers=sent, timeout=30)
     except httpx.HTTPError as exc:
         raise BenchError(f"{target}: {workload.name} request to {url} failed: {exc!r}")
     where = f"{target}{'' if workers is None else f' ({workers} workers)'}"
