@@ -1,0 +1,282 @@
+"""What the control plane costs per chat request: plain against a managed key under Redis limits.
+
+Issue 14's bench target is that a gateway with a managed key, a budget and rate limits on Redis
+keeps >= 0.85 of the plain chat throughput. Throughput on a shared machine moves by tens of
+percent between runs; CPU time per request moves far less, so this compares that (and p50).
+Not part of the test suite or of ``nox -s bench``.
+
+    python docs/measure/control_cpu.py [--rounds 5] [--duration 4] [--concurrency 50,1]
+                                       [--only plain,key,limits] [--profile DIR]
+
+It starts the bench's C mock and one ``gomodel serve --workers 1`` per variant, side by side:
+
+* ``plain``: no master key, no managed keys, no limits (the bench's chat workload);
+* ``key``: a master key and a managed key (user path ``/bench/team``), no limits;
+* ``limits``: the same key, and on ``/bench/team`` a daily budget and rpm / tpm / concurrent
+  limits far above anything a run reaches, counted in Redis (``REDIS_URL``, a key prefix of its
+  own, deleted at the end).
+
+Every variant is posted the same chat body (``max_tokens: 256``, so the budget needs no rewrite
+and the fast path stays) with wrk, at each concurrency, the variants taking turns for several
+rounds so that a busy moment of the machine hits all alike. Per run it reads user + system time
+of the server's process tree from ``/proc`` before and after, and prints the median over the
+rounds of CPU ms per request, p50 and requests/s, then the ratios to ``plain``.
+
+``--profile DIR`` runs each server under ``cProfile`` (``python -m cProfile``; the hook lives
+here, not in the product) and writes ``DIR/<variant>.prof`` when it stops; profiled runs are
+slower, so read their shape, not their figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.bench.mock import mock_provider  # noqa: E402
+from tests.bench.procs import descendants, stop_process  # noqa: E402
+from tests.bench.servers import free_port, gateway_env  # noqa: E402
+from tests.bench.workloads import WORKLOADS  # noqa: E402
+from tests.bench.wrk import WrkResult, require_wrk, run_wrk  # noqa: E402
+
+VARIANTS = ("plain", "key", "limits")
+USER_PATH = "/bench/team"
+# Far above what any run reaches (a run is a few thousand requests), all below the engine's 2**51.
+LIMITS = "rpm=1000000000,tpm=1000000000000,concurrent=100000"
+BUDGET = "daily=1000000"
+REDIS_URL = os.environ.get("GOMODEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class Variant:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    cpu: dict[int, list[float]] = field(default_factory=dict)  # concurrency: ms per request
+    p50: dict[int, list[float]] = field(default_factory=dict)
+    rps: dict[int, list[float]] = field(default_factory=dict)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of ``pid`` and every process below it (threads are counted in
+    their process's figures)."""
+    total = 0
+    for each in (pid, *descendants(pid)):
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _env(name: str, mock: str, workdir: Path, master: str, prefix: str) -> dict[str, str]:
+    env = {**os.environ, **gateway_env(mock, workdir / name), "LOG_LEVEL": "warning"}
+    (workdir / name).mkdir(parents=True, exist_ok=True)
+    if name == "plain":
+        env["AUTH_KEYS_ENABLED"] = "false"
+        env["BUDGETS_ENABLED"] = env["RATE_LIMITS_ENABLED"] = "false"
+        return env
+    env["GOMODEL_MASTER_KEY"] = master
+    if name == "key":
+        env["BUDGETS_ENABLED"] = env["RATE_LIMITS_ENABLED"] = "false"
+        return env
+    env["REDIS_URL"] = REDIS_URL
+    env["REDIS_KEY_LIMITS"] = prefix
+    scope = USER_PATH.strip("/").replace("/", "__").upper()
+    env[f"SET_BUDGET_{scope}"] = BUDGET
+    env[f"SET_RATE_LIMIT_{scope}"] = LIMITS
+    return env
+
+
+def _wait_ready(variant: Variant) -> None:
+    with httpx.Client(base_url=variant.url, timeout=5) as client:
+        for _ in range(600):
+            if variant.process.poll() is not None:
+                raise RuntimeError(f"{variant.name}: the gateway exited")
+            try:
+                if client.get("/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+    raise RuntimeError(f"{variant.name}: the gateway did not become ready")
+
+
+def _make_key(variant: Variant, master: str) -> None:
+    response = httpx.post(
+        f"{variant.url}/admin/api/v1/auth-keys",
+        headers={"Authorization": f"Bearer {master}"},
+        json={"name": "bench", "user_path": USER_PATH},
+        timeout=10,
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"{variant.name}: creating the key: {response.status_code}")
+    variant.headers = {"Authorization": f"Bearer {response.json()['value']}"}
+
+
+@contextmanager
+def _server(
+    name: str, mock: str, workdir: Path, master: str, prefix: str, profile: Path | None
+) -> Iterator[Variant]:
+    port = free_port()
+    command = [sys.executable]
+    if profile is not None:
+        command += ["-m", "cProfile", "-o", str(profile / f"{name}.prof")]
+    command += ["-m", "gomodel", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1"]
+    log = (workdir / f"{name}.log").open("wb")
+    process = subprocess.Popen(
+        command,
+        env=_env(name, mock, workdir, master, prefix),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    variant = Variant(name, f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_ready(variant)
+        if name != "plain":
+            _make_key(variant, master)
+        yield variant
+    finally:
+        stop_process(process)
+        log.close()
+
+
+def _check(variant: Variant, body: bytes) -> None:
+    """One request by hand: a 200, and (limits) the rate-limit headers that prove it counted."""
+    response = httpx.post(
+        f"{variant.url}/v1/chat/completions", content=body, headers=variant.headers, timeout=10
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"{variant.name}: {response.status_code} {response.text[:300]}")
+    if variant.name == "limits" and "x-ratelimit-limit-requests" not in response.headers:
+        raise RuntimeError("limits: the request was not counted (no x-ratelimit-* headers)")
+    route = response.headers.get("x-gomodel-route", "")
+    if not route.startswith("passthrough"):
+        raise RuntimeError(f"{variant.name}: not the fast path (route {route!r})")
+
+
+def _run(variant: Variant, body: bytes, concurrency: int, duration: float) -> WrkResult:
+    before = _cpu_seconds(variant.process.pid)
+    result = run_wrk(
+        f"{variant.url}/v1/chat/completions",
+        body,
+        concurrency=concurrency,
+        duration=duration,
+        headers=variant.headers,
+    )
+    spent = _cpu_seconds(variant.process.pid) - before
+    if result.error_count or not result.requests:
+        raise RuntimeError(f"{variant.name} c={concurrency}: errors {result.errors}")
+    variant.cpu.setdefault(concurrency, []).append(spent / result.requests * 1000)
+    variant.p50.setdefault(concurrency, []).append(result.p50_ms)
+    variant.rps.setdefault(concurrency, []).append(result.rps)
+    return result
+
+
+def _spread(values: list[float]) -> str:
+    """The median and, as a noise figure, the range of the rounds around it."""
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):7.3f} [{low:.3f}-{high:.3f}]"
+
+
+def _report(variants: list[Variant], levels: list[int]) -> None:
+    base = next((v for v in variants if v.name == "plain"), None)
+    for level in levels:
+        print(f"\nc={level}  (median [min-max] over {len(variants[0].cpu[level])} rounds)")
+        print(f"  {'variant':<8} {'CPU ms/req':>22} {'p50 ms':>22} {'req/s':>10}")
+        for v in variants:
+            rps = statistics.median(v.rps[level])
+            cpu, p50 = _spread(v.cpu[level]), _spread(v.p50[level])
+            print(f"  {v.name:<8} {cpu:>22} {p50:>22} {rps:10.0f}")
+        if base is None:
+            continue
+        for v in variants:
+            if v is base:
+                continue
+            # Ratios per round (the variants ran back to back), then their median.
+            cpu = [a / b for a, b in zip(v.cpu[level], base.cpu[level], strict=True)]
+            rps = [a / b for a, b in zip(v.rps[level], base.rps[level], strict=True)]
+            p50 = [a - b for a, b in zip(v.p50[level], base.p50[level], strict=True)]
+            print(
+                f"  {v.name}/plain: CPU x{statistics.median(cpu):.3f} "
+                f"[{min(cpu):.3f}-{max(cpu):.3f}], req/s x{statistics.median(rps):.3f}, "
+                f"p50 {statistics.median(p50):+.3f} ms [{min(p50):+.3f}..{max(p50):+.3f}]"
+            )
+
+
+def _clean_redis(prefix: str) -> None:
+    """Delete the run's counters (they would expire anyway, an hour after their window)."""
+    cli = ["redis-cli", "-u", REDIS_URL]
+    try:
+        found = subprocess.run(
+            [*cli, "--scan", "--pattern", f"{prefix}*"], capture_output=True, check=True
+        ).stdout.split()
+        for start in range(0, len(found), 500):
+            subprocess.run([*cli, "DEL", *found[start : start + 500]], capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"note: could not delete the Redis keys under {prefix}: {exc}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
+    parser.add_argument("--concurrency", default="50,1")
+    parser.add_argument("--only", default="plain,limits", help=f"of {','.join(VARIANTS)}")
+    parser.add_argument("--profile", type=Path, help="write cProfile output here")
+    options = parser.parse_args()
+    names = [n for n in options.only.split(",") if n]
+    if not names or any(n not in VARIANTS for n in names):
+        parser.error(f"--only takes names of {VARIANTS}")
+    levels = [int(c) for c in options.concurrency.split(",")]
+    require_wrk()
+    master = "bench-master-" + secrets.token_hex(16)
+    prefix = f"gomodel:bench:{secrets.token_hex(6)}:"
+    body = orjson.dumps({**WORKLOADS["chat"].body, "max_tokens": 256})
+    if options.profile is not None:
+        options.profile.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="control-cpu-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        mock = stack.enter_context(mock_provider(workdir))
+        stack.callback(_clean_redis, prefix)
+        variants = [
+            stack.enter_context(_server(n, mock, workdir, master, prefix, options.profile))
+            for n in names
+        ]
+        for v in variants:
+            _check(v, body)
+            run_wrk(
+                f"{v.url}/v1/chat/completions", body, concurrency=50, duration=2, headers=v.headers
+            )  # warm-up: connections, caches, the scripts loaded
+        for round_ in range(options.rounds):
+            order = variants if round_ % 2 == 0 else variants[::-1]
+            for level in levels:
+                for v in order:
+                    _run(v, body, level, options.duration)
+            print(f"round {round_ + 1}/{options.rounds} done", file=sys.stderr)
+        _report(variants, levels)
+
+
+if __name__ == "__main__":
+    main()
