@@ -31,23 +31,29 @@ How it works:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
 
 import attrs
 import trio
 
-from gomodel.errors import RedisProtocolError, RedisReplyError, RedisUnavailable
+from gomodel.errors import RedisError, RedisProtocolError, RedisReplyError, RedisUnavailable
 from gomodel.redis.resp import Arg, Reader, Reply, encode_command, make_reader
 from gomodel.redis.script import Script
 from gomodel.redis.settings import RedisSettings
 
-__all__ = ["RedisClient", "RedisStatistics", "open_redis"]
+__all__ = ["Done", "RedisClient", "RedisStatistics", "open_redis"]
+
+log = logging.getLogger("gomodel.redis")
+
+Done = Callable[["Reply | RedisError"], None]
+"""What :meth:`RedisClient.evalsha_detached` calls with the reply, or the error it stands for."""
 
 _READ_SIZE = 65536
 # Error replies that say "not now" rather than "wrong command": the server is loading its data,
@@ -73,41 +79,90 @@ class RedisStatistics:
 
 class _Call:
     """One command waiting for its reply: ``reply`` on success, ``failure`` when the connection
-    broke first."""
+    broke first. Whoever wants the answer is either a task parked in :meth:`wait` or a
+    ``callback`` run by the reader (a call nobody waits for, see :meth:`RedisClient.send`)."""
 
-    __slots__ = ("done", "failure", "reply")
+    __slots__ = ("callback", "deadline", "done", "failure", "reply", "task")
 
-    def __init__(self) -> None:
-        self.done = trio.Event()
+    def __init__(self, deadline: float, callback: Callable[[_Call], None] | None) -> None:
+        self.done = False
         self.reply: Reply = None
         self.failure: str | None = None
+        self.deadline = deadline
+        self.callback = callback
+        self.task: trio.lowlevel.Task | None = None
+
+    def resolve(self, reply: Reply, failure: str | None) -> None:
+        """Hand the answer over, once: wake the waiting task or run the callback."""
+        self.reply, self.failure, self.done = reply, failure, True
+        if self.task is not None:
+            task, self.task = self.task, None
+            trio.lowlevel.reschedule(task)
+        elif self.callback is not None:
+            callback, self.callback = self.callback, None
+            try:
+                callback(self)
+            except Exception:  # a bug in a callback must not take the connection down with it
+                log.exception("a Redis reply callback failed")
+
+    async def wait(self) -> None:
+        """Park until resolved; cancelled, the caller just leaves (the reply is dropped)."""
+        if self.done:
+            await trio.lowlevel.checkpoint()
+            return
+        self.task = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class _Connection:
-    """One socket, its reader and writer tasks, and the FIFO of calls waiting for replies."""
+    """One socket, its reader, writer and watchdog tasks, and the FIFO of calls waiting for
+    replies."""
 
-    def __init__(self, stream: trio.abc.Stream, reader: Reader, fd: int | None) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        reader: Reader,
+        fd: int | None,
+        on_stall: Callable[[], str],
+    ) -> None:
         self.stream = stream
         self.reader = reader
-        self.fd = fd  # plain TCP: a command the kernel takes at once skips the writer task
+        self.fd = fd  # plain TCP: a command sent while nothing is in flight skips the writer
+        self.on_stall = on_stall
         self.waiting: deque[_Call] = deque()
         self.outbuf = bytearray()
         self.writing = False
         self.wake = trio.Event()
+        self.watch = trio.Event()
         self.broken: str | None = None
         self.scope = trio.CancelScope()
 
-    def submit(self, data: bytes) -> _Call:
-        """Queue one command; its bytes leave in order with every other caller's."""
-        call = _Call()
+    def submit(
+        self, data: bytes, deadline: float, callback: Callable[[_Call], None] | None = None
+    ) -> _Call:
+        """Queue one command; its bytes leave in order with every other caller's.
+
+        With nothing in flight the bytes are written at once (one system call, no task switch:
+        the latency of a lone call). Otherwise they join the out-buffer, which the writer task
+        sends in one write once the callers of this scheduler tick have all added theirs."""
+        call = _Call(deadline, callback)
         if self.broken is not None:  # its descriptor may be closed, even reused: never write
-            call.failure = self.broken
-            call.done.set()
+            call.resolve(None, self.broken)
             return call
-        self.waiting.append(call)
-        if self.outbuf or self.writing or self.fd is None:
+        waiting = self.waiting
+        idle = not waiting
+        waiting.append(call)
+        if idle and not self.watch.is_set():
+            self.watch.set()
+        if not idle or self.outbuf or self.writing or self.fd is None:
+            if not self.outbuf:
+                self.wake.set()
             self.outbuf += data
-            self.wake.set()
             return call
         try:
             sent = os.write(self.fd, data)
@@ -122,15 +177,14 @@ class _Connection:
         return call
 
     def kill(self, reason: str) -> None:
-        """Mark the connection broken and fail every call still waiting on it, now."""
+        """Mark the connection broken and fail every call still waiting on it, now, once."""
         if self.broken is not None:
             return
         self.broken = reason
         self.scope.cancel()
-        while self.waiting:
-            call = self.waiting.popleft()
-            call.failure = reason
-            call.done.set()
+        waiting = self.waiting
+        while waiting:
+            waiting.popleft().resolve(None, reason)
 
     async def handshake(self, commands: Sequence[Sequence[str | int]]) -> None:
         """AUTH and SELECT, one reply each, before the connection is shared."""
@@ -151,31 +205,35 @@ class _Connection:
         return reply
 
     async def serve(self) -> None:
-        """Run the reader and writer until the connection breaks or the client closes."""
+        """Run the reader, writer and watchdog until the connection breaks or the client
+        closes."""
         try:
             with self.scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._read_loop)
                     nursery.start_soon(self._write_loop)
+                    nursery.start_soon(self._watch_loop)
         finally:
             self.kill("the client was closed")
             await trio.aclose_forcefully(self.stream)
 
     async def _read_loop(self) -> None:
+        reader, waiting = self.reader, self.waiting
         try:
             while True:
                 data = await self.stream.receive_some(_READ_SIZE)
                 if not data:
                     self.kill("Redis closed the connection")
                     return
-                self.reader.feed(bytes(data))
-                while (reply := self.reader.gets()) is not False:
-                    if not self.waiting:
+                reader.feed(bytes(data))  # the same object when it is bytes already
+                # Every reply this read completed, in order, before the next read.
+                while (reply := reader.gets()) is not False:
+                    if not waiting:
                         self.kill("Redis sent a reply nobody asked for")
                         return
-                    call = self.waiting.popleft()
-                    call.reply = reply
-                    call.done.set()
+                    waiting.popleft().resolve(reply, None)
+                    if self.broken is not None:  # a callback closed the client
+                        return
         except RedisProtocolError as exc:
             self.kill(f"protocol error: {exc}")
         except _SOCKET_ERRORS as exc:
@@ -194,6 +252,23 @@ class _Connection:
                 self.writing = False
         except _SOCKET_ERRORS as exc:
             self.kill(f"write failed: {exc!r}")
+
+    async def _watch_loop(self) -> None:
+        """Bound the calls nobody waits for: when the oldest call has had no reply by its
+        deadline, the server is stalled and the connection is dropped (failing every call on
+        it). A waiting caller's own timeout fires first; this wakes about once per timeout
+        while calls are in flight, and not at all while none are."""
+        waiting = self.waiting
+        while True:
+            if not waiting:
+                self.watch = trio.Event()
+                await self.watch.wait()
+                continue
+            head = waiting[0]
+            if trio.current_time() >= head.deadline:
+                self.kill(self.on_stall())
+                return
+            await trio.sleep_until(head.deadline)
 
 
 class RedisClient:
@@ -233,15 +308,57 @@ class RedisClient:
         """Run ``script`` by SHA1, loading it first if Redis answers NOSCRIPT (after a restart or
         a SCRIPT FLUSH); both tries share one timeout."""
         deadline = trio.current_time() + self.settings.timeout
-        command = encode_command(["EVALSHA", script.sha1, len(keys), *keys, *args])
+        command = _evalsha_command(script, keys, args)
         try:
             return await self._call(command, deadline)
         except RedisReplyError as exc:
             if exc.code != "NOSCRIPT":
                 raise
         self._script_loads += 1
-        await self._call(encode_command(["SCRIPT", "LOAD", script.source]), deadline)
+        await self._call(_script_load(script), deadline)
         return await self._call(command, deadline)
+
+    def evalsha_detached(
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], done: Done
+    ) -> None:
+        """Run ``script`` like :meth:`evalsha` without waiting for it: ``done`` is called once,
+        later (never from inside this call), with the reply or the error (``RedisUnavailable``,
+        ``RedisReplyError``) that :meth:`evalsha` would have raised. The call is bounded by the
+        same timeout, and it goes out in order after every call submitted before it."""
+        deadline = trio.current_time() + self.settings.timeout
+        command = _evalsha_command(script, keys, args)
+        conn = self._conn
+        if conn is None or conn.broken is not None:  # connecting needs a task
+            self._nursery.start_soon(self._detached, script, keys, args, done)
+            return
+
+        def answered(call: _Call) -> None:
+            result = self._answer(call)
+            if isinstance(result, RedisReplyError) and result.code == "NOSCRIPT":
+                self._script_loads += 1
+                current = self._conn
+                if current is not None and current.broken is None:
+                    current.submit(_script_load(script), deadline)  # its error shows below
+                    current.submit(command, deadline, lambda again: done(self._answer(again)))
+                    self._calls += 2
+                    return
+            done(result)
+
+        conn.submit(command, deadline, answered)
+        self._calls += 1
+
+    async def _detached(
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], done: Done
+    ) -> None:
+        result: Reply | RedisError
+        try:
+            result = await self.evalsha(script, keys, args)
+        except RedisError as exc:
+            result = exc
+        except trio.Cancelled:
+            _deliver(done, RedisUnavailable(f"Redis at {self.address}: the client was closed"))
+            raise
+        _deliver(done, result)
 
     def statistics(self) -> RedisStatistics:
         conn = self._conn
@@ -260,33 +377,43 @@ class RedisClient:
             self._conn.kill("the connection was closed by the client")
 
     async def _call(self, data: bytes, deadline: float) -> Reply:
-        conn: _Connection | None = None
-        call: _Call | None = None
-        with trio.move_on_at(deadline) as scope:
-            conn = self._conn
-            if conn is None or conn.broken is not None:
-                conn = None
+        conn = self._conn
+        if conn is None or conn.broken is not None:
+            conn = None
+            with trio.move_on_at(deadline):
                 conn = await self._connect()
-            call = conn.submit(data)
-            self._calls += 1
-            await call.done.wait()
-        if call is None or not call.done.is_set():
-            assert scope.cancelled_caught
-            self._timeouts += 1
-            reason = f"no reply from Redis at {self.address} within {self.settings.timeout}s"
-            self._note_failure(reason, connecting=conn is None)
-            if conn is not None:
-                conn.kill(reason)
-            raise RedisUnavailable(reason)
+            if conn is None:
+                self._timeouts += 1
+                reason = f"no reply from Redis at {self.address} within {self.settings.timeout}s"
+                self._note_failure(reason, connecting=True)
+                raise RedisUnavailable(reason)
+        # No cancel scope of its own: the connection's watchdog fails the call at its deadline
+        # (dropping the connection), and a caller cancelled meanwhile just leaves.
+        call = conn.submit(data, deadline)
+        self._calls += 1
+        await call.wait()
+        result = self._answer(call)
+        if isinstance(result, RedisError):
+            raise result
+        return result
+
+    def _answer(self, call: _Call) -> Reply | RedisError:
+        """A resolved call's reply, or the error it stands for (not raised: the caller's or
+        callback's business)."""
         if call.failure is not None:
-            raise RedisUnavailable(f"Redis at {self.address}: {call.failure}")
+            return RedisUnavailable(f"Redis at {self.address}: {call.failure}")
         self._backoff = 0.0
         reply = call.reply
-        if isinstance(reply, RedisReplyError):
-            if reply.code in _UNAVAILABLE_CODES:
-                raise RedisUnavailable(f"Redis at {self.address}: {reply.message}")
-            raise reply
+        if isinstance(reply, RedisReplyError) and reply.code in _UNAVAILABLE_CODES:
+            return RedisUnavailable(f"Redis at {self.address}: {reply.message}")
         return reply
+
+    def _stalled(self) -> str:
+        """The watchdog found a call unanswered at its deadline: count it, back off."""
+        self._timeouts += 1
+        reason = f"no reply within {self.settings.timeout}s"
+        self._note_failure(f"no reply from Redis at {self.address} within {self.settings.timeout}s")
+        return reason
 
     async def _connect(self) -> _Connection:
         async with self._connecting:
@@ -335,13 +462,28 @@ class RedisClient:
                 stream = trio.SSLStream(tcp, context, server_hostname=settings.host)
                 await stream.do_handshake()
                 fd = None
-            conn = _Connection(stream, make_reader(settings.parser), fd)
+            conn = _Connection(stream, make_reader(settings.parser), fd, self._stalled)
             await conn.handshake(settings.handshake())
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
         task_status.started(conn)
         await conn.serve()
+
+
+def _evalsha_command(script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> bytes:
+    return encode_command(["EVALSHA", script.sha1, len(keys), *keys, *args])
+
+
+def _script_load(script: Script) -> bytes:
+    return encode_command(["SCRIPT", "LOAD", script.source])
+
+
+def _deliver(done: Done, result: Reply | RedisError) -> None:
+    try:
+        done(result)
+    except Exception:  # a bug in a callback must not take the client's nursery down
+        log.exception("a Redis reply callback failed")
 
 
 @asynccontextmanager
