@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from gomodel.errors import RedisReplyError
+from gomodel.errors import RedisError, RedisReplyError
 from gomodel.limits.model import (
     Admission,
     CounterState,
@@ -38,7 +38,7 @@ from gomodel.limits.plan import (
     plan,
     settle_amount,
 )
-from gomodel.limits.store import Seeder, new_reservation_id
+from gomodel.limits.store import Seeder, SettleDone, new_reservation_id
 from gomodel.limits.windows import from_ms, to_ms
 from gomodel.redis import RedisClient, Reply, Script
 
@@ -115,6 +115,40 @@ class RedisLimits:
     ) -> Settlement:
         if not reservation.holds:
             return Settlement(())
+        keys, args = self._settle_call(reservation, now, tokens, cost)
+        reply = await self._client.evalsha(SETTLE, keys, args)
+        return _settlement(reservation, reply)
+
+    def settle_detached(
+        self,
+        reservation: Reservation,
+        done: SettleDone,
+        *,
+        now: datetime,
+        tokens: int = 0,
+        cost: int = 0,
+    ) -> None:
+        if not reservation.holds:
+            done(Settlement(()))
+            return
+        keys, args = self._settle_call(reservation, now, tokens, cost)
+
+        def answered(reply: Reply | RedisError) -> None:
+            if isinstance(reply, RedisError):
+                done(reply)
+                return
+            try:
+                settlement = _settlement(reservation, reply)
+            except RedisReplyError as exc:
+                done(exc)
+                return
+            done(settlement)
+
+        self._client.evalsha_detached(SETTLE, keys, args, answered)
+
+    def _settle_call(
+        self, reservation: Reservation, now: datetime, tokens: int, cost: int
+    ) -> tuple[list[str | int], list[str | int]]:
         keys = self._keys(h.counter for h in reservation.holds)
         args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms]
         for hold in reservation.holds:
@@ -122,10 +156,7 @@ class RedisLimits:
                 settle_amount(hold, tokens=tokens, cost=cost),
                 closes_at_ms(hold.window_end, self._grace_ms),
             )
-        codes = _ints(await self._client.evalsha(SETTLE, keys, args), len(reservation.holds))
-        return Settlement(
-            tuple((h.limit, _OUTCOMES[c]) for h, c in zip(reservation.holds, codes, strict=True))
-        )
+        return keys, args
 
     async def extend(
         self, reservation: Reservation, *, now: datetime, lease: float | None = None
@@ -207,6 +238,13 @@ def _ints(reply: Reply, count: int) -> list[int]:
         if len(numbers) == count:
             return numbers
     raise RedisReplyError(f"ERR unexpected reply from a limit script: {reply!r:.200}")
+
+
+def _settlement(reservation: Reservation, reply: Reply) -> Settlement:
+    codes = _ints(reply, len(reservation.holds))
+    return Settlement(
+        tuple((h.limit, _OUTCOMES[c]) for h, c in zip(reservation.holds, codes, strict=True))
+    )
 
 
 def _parse(reply: Reply, count: int) -> tuple[bool, int, list[tuple[int, int]]]:
