@@ -40,7 +40,8 @@ from gomodel.limits.plan import (
 )
 from gomodel.limits.store import Seeder, SettleDone, new_reservation_id
 from gomodel.limits.windows import from_ms, to_ms
-from gomodel.redis import RedisClient, Reply, Script
+from gomodel.redis import Encoded, RedisClient, Reply, Script
+from gomodel.redis.resp import encode_args
 
 __all__ = ["DEFAULT_PREFIX", "RedisLimits"]
 
@@ -59,6 +60,7 @@ SETTLE = _script("settle")
 EXTEND = _script("extend")
 
 _NO_SEED, _MUST_EXIST = -1, -2
+_KEY_CACHE_SIZE = 4096
 _OUTCOMES = {0: Settled.GONE, 1: Settled.SETTLED, 2: Settled.LATE}
 
 
@@ -83,6 +85,7 @@ class RedisLimits:
         self._seed = seed
         self._lease_ms = round(lease * 1000)
         self._grace_ms = round(grace * 1000)
+        self._key_cache: dict[str, bytes] = {}
 
     async def reserve(
         self,
@@ -148,7 +151,7 @@ class RedisLimits:
 
     def _settle_call(
         self, reservation: Reservation, now: datetime, tokens: int, cost: int
-    ) -> tuple[list[str | int], list[str | int]]:
+    ) -> tuple[Encoded, list[str | int]]:
         keys = self._keys(h.counter for h in reservation.holds)
         args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms]
         for hold in reservation.holds:
@@ -190,11 +193,21 @@ class RedisLimits:
             for a, (used, held) in zip(asks, states, strict=True)
         )
 
-    def _keys(self, counters: Iterable[str]) -> list[str | int]:
-        keys: list[str | int] = []
+    def _keys(self, counters: Iterable[str]) -> Encoded:
+        """The two keys of each counter, encoded once per counter (a window's counters are
+        the same for every request of the window)."""
+        cache = self._key_cache
+        parts = []
         for counter in counters:
-            keys += (f"{self._prefix}h/{counter}", f"{self._prefix}z/{counter}")
-        return keys
+            data = cache.get(counter)
+            if data is None:
+                if len(cache) >= _KEY_CACHE_SIZE:
+                    cache.clear()  # windows moved on: the old counters are not asked again
+                prefix = self._prefix
+                data = encode_args((f"{prefix}h/{counter}", f"{prefix}z/{counter}"))
+                cache[counter] = data
+            parts.append(data)
+        return Encoded(b"".join(parts), 2 * len(parts))
 
     async def _run(
         self, asks: Sequence[Ask], mode: str, now_ms: int, rid: str, lease_end: int, demand: Demand

@@ -47,7 +47,7 @@ from gomodel.limits.demand import (
     usage_cost,
     with_output_cap,
 )
-from gomodel.limits.headers import rate_limit_headers
+from gomodel.limits.headers import header_bytes, rate_limit_headers
 from gomodel.limits.model import (
     Admission,
     CounterState,
@@ -175,7 +175,7 @@ class LimitAdmission:
             self._refused += 1
             raise _refusal(answer, headers)
         self._admitted += 1
-        ctx.headers.extend((k.encode(), v.encode()) for k, v in headers.items())
+        ctx.headers.extend(header_bytes(headers))
         assert answer.reservation is not None
         admitted = Admitted(answer.reservation, price)
         if budgeted and (asked is None or answer.output_tokens < asked):

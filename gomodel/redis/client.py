@@ -44,13 +44,16 @@ import attrs
 import trio
 
 from gomodel.errors import RedisError, RedisProtocolError, RedisReplyError, RedisUnavailable
-from gomodel.redis.resp import Arg, Reader, Reply, encode_command, make_reader
+from gomodel.redis.resp import Arg, Encoded, Reader, Reply, encode_args, encode_command, make_reader
 from gomodel.redis.script import Script
 from gomodel.redis.settings import RedisSettings
 
 __all__ = ["Done", "RedisClient", "RedisStatistics", "open_redis"]
 
 log = logging.getLogger("gomodel.redis")
+
+Keys = Sequence[Arg] | Encoded
+"""A script's keys: plain arguments, or encoded once for many calls (:class:`Encoded`)."""
 
 Done = Callable[["Reply | RedisError"], None]
 """What :meth:`RedisClient.evalsha_detached` calls with the reply, or the error it stands for."""
@@ -304,7 +307,7 @@ class RedisClient:
         RedisUnavailable when there is no reply within the timeout."""
         return await self._call(encode_command(args), trio.current_time() + self.settings.timeout)
 
-    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply:
+    async def evalsha(self, script: Script, keys: Keys, args: Sequence[Arg]) -> Reply:
         """Run ``script`` by SHA1, loading it first if Redis answers NOSCRIPT (after a restart or
         a SCRIPT FLUSH); both tries share one timeout."""
         deadline = trio.current_time() + self.settings.timeout
@@ -318,9 +321,7 @@ class RedisClient:
         await self._call(_script_load(script), deadline)
         return await self._call(command, deadline)
 
-    def evalsha_detached(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], done: Done
-    ) -> None:
+    def evalsha_detached(self, script: Script, keys: Keys, args: Sequence[Arg], done: Done) -> None:
         """Run ``script`` like :meth:`evalsha` without waiting for it: ``done`` is called once,
         later (never from inside this call), with the reply or the error (``RedisUnavailable``,
         ``RedisReplyError``) that :meth:`evalsha` would have raised. The call is bounded by the
@@ -347,9 +348,7 @@ class RedisClient:
         conn.submit(command, deadline, answered)
         self._calls += 1
 
-    async def _detached(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], done: Done
-    ) -> None:
+    async def _detached(self, script: Script, keys: Keys, args: Sequence[Arg], done: Done) -> None:
         result: Reply | RedisError
         try:
             result = await self.evalsha(script, keys, args)
@@ -471,8 +470,24 @@ class RedisClient:
         await conn.serve()
 
 
-def _evalsha_command(script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> bytes:
-    return encode_command(["EVALSHA", script.sha1, len(keys), *keys, *args])
+_HEADS: dict[str, bytes] = {}  # a script's SHA1: ``EVALSHA <sha1>`` encoded
+
+
+def _evalsha_command(script: Script, keys: Keys, args: Sequence[Arg]) -> bytes:
+    if not isinstance(keys, Encoded):
+        keys = Encoded.of(keys)
+    head = _HEADS.get(script.sha1)
+    if head is None:
+        head = _HEADS[script.sha1] = encode_args(("EVALSHA", script.sha1))
+    return b"".join(
+        (
+            b"*%d\r\n" % (3 + keys.count + len(args)),
+            head,
+            encode_args((keys.count,)),
+            keys.data,
+            encode_args(args),
+        )
+    )
 
 
 def _script_load(script: Script) -> bytes:
