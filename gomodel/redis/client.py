@@ -9,18 +9,22 @@
 How it works:
 
 * One connection per client, shared by every caller. A call writes its command and joins the
-  FIFO of calls waiting for a reply; one reader task matches replies to calls in order. Calls
-  made while another is in flight go out in the same write, so 50 concurrent callers cost a few
-  system calls, not 50 round trips.
+  FIFO of calls waiting for a reply; one reader task matches replies to calls in order, every
+  reply of one read in one go. A call made while nothing is in flight is written at once; calls
+  made while others are in flight join an out-buffer that the writer task sends in one write,
+  so 50 concurrent callers cost a few system calls, not 50 round trips.
 * A call never touches the socket in a way cancellation could interrupt. Its bytes go out whole
   (written at once when the kernel takes them, else by the writer task), and its reply is read by
   the reader task whether or not anybody still waits for it. A caller cancelled mid-call just
   leaves; its reply is consumed and dropped, and the stream stays in step.
+* :meth:`RedisClient.evalsha_detached` is a call nobody waits for: a callback gets the reply (or
+  the error) from the reader task. Settling a request's limits needs no waiting task.
 * Every call is bounded by ``settings.timeout`` (connect and handshake included) and fails with
-  :class:`~gomodel.errors.RedisUnavailable` past it. A call that times out also drops the
-  connection (its reply can no longer be told from a stalled server's silence) and starts a
-  backoff: for ``backoff_min`` seconds, doubling up to ``backoff_max``, calls fail at once instead
-  of waiting for a server that just failed. The first reply that arrives ends the backoff.
+  :class:`~gomodel.errors.RedisUnavailable` past it. A watchdog task per connection drops the
+  connection when its oldest call has had no reply by its deadline (its reply can no longer be
+  told from a stalled server's silence), failing every call on it, and starts a backoff: for
+  ``backoff_min`` seconds, doubling up to ``backoff_max``, calls fail at once instead of waiting
+  for a server that just failed. The first reply that arrives ends the backoff.
 * Connecting is lazy: the first call connects (AUTH and SELECT first), and so does the first call
   after the connection broke. A Redis that is down at startup costs nothing until it is used.
 * Error replies raise :class:`~gomodel.errors.RedisReplyError`, except those that mean the server
@@ -33,9 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
@@ -43,8 +45,9 @@ from typing import cast
 import attrs
 import trio
 
-from gomodel.errors import RedisError, RedisProtocolError, RedisReplyError, RedisUnavailable
-from gomodel.redis.resp import Arg, Encoded, Reader, Reply, encode_args, encode_command, make_reader
+from gomodel.errors import RedisError, RedisReplyError, RedisUnavailable
+from gomodel.redis.connection import SOCKET_ERRORS, Call, Connection
+from gomodel.redis.resp import Arg, Encoded, Reply, encode_args, encode_command, make_reader
 from gomodel.redis.script import Script
 from gomodel.redis.settings import RedisSettings
 
@@ -58,14 +61,12 @@ Keys = Sequence[Arg] | Encoded
 Done = Callable[["Reply | RedisError"], None]
 """What :meth:`RedisClient.evalsha_detached` calls with the reply, or the error it stands for."""
 
-_READ_SIZE = 65536
 # Error replies that say "not now" rather than "wrong command": the server is loading its data,
 # busy with a script, a read-only replica after a failover, out of memory, or has no primary.
 # They are RedisUnavailable, so the caller's down-Redis policy covers them.
 _UNAVAILABLE_CODES = frozenset(
     {"LOADING", "BUSY", "READONLY", "OOM", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"}
 )
-_SOCKET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
 
 
 @attrs.frozen
@@ -78,200 +79,6 @@ class RedisStatistics:
     timeouts: int
     script_loads: int  # NOSCRIPT answered with SCRIPT LOAD
     waiting: int  # calls sent on the current connection and not answered yet
-
-
-class _Call:
-    """One command waiting for its reply: ``reply`` on success, ``failure`` when the connection
-    broke first. Whoever wants the answer is either a task parked in :meth:`wait` or a
-    ``callback`` run by the reader (a call nobody waits for, see :meth:`RedisClient.send`)."""
-
-    __slots__ = ("callback", "deadline", "done", "failure", "reply", "task")
-
-    def __init__(self, deadline: float, callback: Callable[[_Call], None] | None) -> None:
-        self.done = False
-        self.reply: Reply = None
-        self.failure: str | None = None
-        self.deadline = deadline
-        self.callback = callback
-        self.task: trio.lowlevel.Task | None = None
-
-    def resolve(self, reply: Reply, failure: str | None) -> None:
-        """Hand the answer over, once: wake the waiting task or run the callback."""
-        self.reply, self.failure, self.done = reply, failure, True
-        if self.task is not None:
-            task, self.task = self.task, None
-            trio.lowlevel.reschedule(task)
-        elif self.callback is not None:
-            callback, self.callback = self.callback, None
-            try:
-                callback(self)
-            except Exception:  # a bug in a callback must not take the connection down with it
-                log.exception("a Redis reply callback failed")
-
-    async def wait(self) -> None:
-        """Park until resolved; cancelled, the caller just leaves (the reply is dropped)."""
-        if self.done:
-            await trio.lowlevel.checkpoint()
-            return
-        self.task = trio.lowlevel.current_task()
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self.task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-
-
-class _Connection:
-    """One socket, its reader, writer and watchdog tasks, and the FIFO of calls waiting for
-    replies."""
-
-    def __init__(
-        self,
-        stream: trio.abc.Stream,
-        reader: Reader,
-        fd: int | None,
-        on_stall: Callable[[], str],
-    ) -> None:
-        self.stream = stream
-        self.reader = reader
-        self.fd = fd  # plain TCP: a command sent while nothing is in flight skips the writer
-        self.on_stall = on_stall
-        self.waiting: deque[_Call] = deque()
-        self.outbuf = bytearray()
-        self.writing = False
-        self.wake = trio.Event()
-        self.watch = trio.Event()
-        self.broken: str | None = None
-        self.scope = trio.CancelScope()
-
-    def submit(
-        self, data: bytes, deadline: float, callback: Callable[[_Call], None] | None = None
-    ) -> _Call:
-        """Queue one command; its bytes leave in order with every other caller's.
-
-        With nothing in flight the bytes are written at once (one system call, no task switch:
-        the latency of a lone call). Otherwise they join the out-buffer, which the writer task
-        sends in one write once the callers of this scheduler tick have all added theirs."""
-        call = _Call(deadline, callback)
-        if self.broken is not None:  # its descriptor may be closed, even reused: never write
-            call.resolve(None, self.broken)
-            return call
-        waiting = self.waiting
-        idle = not waiting
-        waiting.append(call)
-        if idle and not self.watch.is_set():
-            self.watch.set()
-        if not idle or self.outbuf or self.writing or self.fd is None:
-            if not self.outbuf:
-                self.wake.set()
-            self.outbuf += data
-            return call
-        try:
-            sent = os.write(self.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self.kill(f"write failed: {exc}")
-            return call
-        if sent < len(data):
-            self.outbuf += memoryview(data)[sent:]
-            self.wake.set()
-        return call
-
-    def kill(self, reason: str) -> None:
-        """Mark the connection broken and fail every call still waiting on it, now, once."""
-        if self.broken is not None:
-            return
-        self.broken = reason
-        self.scope.cancel()
-        waiting = self.waiting
-        while waiting:
-            waiting.popleft().resolve(None, reason)
-
-    async def handshake(self, commands: Sequence[Sequence[str | int]]) -> None:
-        """AUTH and SELECT, one reply each, before the connection is shared."""
-        if not commands:
-            return
-        await self.stream.send_all(b"".join(encode_command(c) for c in commands))
-        for command in commands:
-            reply = await self._read_one()
-            if isinstance(reply, RedisReplyError):
-                raise RedisUnavailable(f"{command[0]!s} failed: {reply.message}")
-
-    async def _read_one(self) -> Reply:
-        while (reply := self.reader.gets()) is False:
-            data = await self.stream.receive_some(_READ_SIZE)
-            if not data:
-                raise RedisUnavailable("Redis closed the connection during the handshake")
-            self.reader.feed(bytes(data))
-        return reply
-
-    async def serve(self) -> None:
-        """Run the reader, writer and watchdog until the connection breaks or the client
-        closes."""
-        try:
-            with self.scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._read_loop)
-                    nursery.start_soon(self._write_loop)
-                    nursery.start_soon(self._watch_loop)
-        finally:
-            self.kill("the client was closed")
-            await trio.aclose_forcefully(self.stream)
-
-    async def _read_loop(self) -> None:
-        reader, waiting = self.reader, self.waiting
-        try:
-            while True:
-                data = await self.stream.receive_some(_READ_SIZE)
-                if not data:
-                    self.kill("Redis closed the connection")
-                    return
-                reader.feed(bytes(data))  # the same object when it is bytes already
-                # Every reply this read completed, in order, before the next read.
-                while (reply := reader.gets()) is not False:
-                    if not waiting:
-                        self.kill("Redis sent a reply nobody asked for")
-                        return
-                    waiting.popleft().resolve(reply, None)
-                    if self.broken is not None:  # a callback closed the client
-                        return
-        except RedisProtocolError as exc:
-            self.kill(f"protocol error: {exc}")
-        except _SOCKET_ERRORS as exc:
-            self.kill(f"read failed: {exc!r}")
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                if not self.outbuf:
-                    self.wake = trio.Event()
-                    await self.wake.wait()
-                    continue
-                data, self.outbuf = self.outbuf, bytearray()
-                self.writing = True
-                await self.stream.send_all(data)
-                self.writing = False
-        except _SOCKET_ERRORS as exc:
-            self.kill(f"write failed: {exc!r}")
-
-    async def _watch_loop(self) -> None:
-        """Bound the calls nobody waits for: when the oldest call has had no reply by its
-        deadline, the server is stalled and the connection is dropped (failing every call on
-        it). A waiting caller's own timeout fires first; this wakes about once per timeout
-        while calls are in flight, and not at all while none are."""
-        waiting = self.waiting
-        while True:
-            if not waiting:
-                self.watch = trio.Event()
-                await self.watch.wait()
-                continue
-            head = waiting[0]
-            if trio.current_time() >= head.deadline:
-                self.kill(self.on_stall())
-                return
-            await trio.sleep_until(head.deadline)
 
 
 class RedisClient:
@@ -287,7 +94,7 @@ class RedisClient:
         self.settings = settings
         self._nursery = nursery
         self._ssl_context = ssl_context
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._connecting = trio.Lock()
         self._backoff = 0.0
         self._retry_at = -math.inf
@@ -333,7 +140,7 @@ class RedisClient:
             self._nursery.start_soon(self._detached, script, keys, args, done)
             return
 
-        def answered(call: _Call) -> None:
+        def answered(call: Call) -> None:
             result = self._answer(call)
             if isinstance(result, RedisReplyError) and result.code == "NOSCRIPT":
                 self._script_loads += 1
@@ -396,7 +203,7 @@ class RedisClient:
             raise result
         return result
 
-    def _answer(self, call: _Call) -> Reply | RedisError:
+    def _answer(self, call: Call) -> Reply | RedisError:
         """A resolved call's reply, or the error it stands for (not raised: the caller's or
         callback's business)."""
         if call.failure is not None:
@@ -414,7 +221,7 @@ class RedisClient:
         self._note_failure(f"no reply from Redis at {self.address} within {self.settings.timeout}s")
         return reason
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         async with self._connecting:
             conn = self._conn
             if conn is not None and conn.broken is None:
@@ -426,11 +233,11 @@ class RedisClient:
                     f"next try in {wait:.2f}s"
                 )
             try:
-                conn = cast(_Connection, await self._nursery.start(self._run_connection))
+                conn = cast(Connection, await self._nursery.start(self._run_connection))
             except RedisUnavailable as exc:
                 self._note_failure(str(exc), connecting=True)
                 raise
-            except (*_SOCKET_ERRORS, ssl.SSLError) as exc:
+            except (*SOCKET_ERRORS, ssl.SSLError) as exc:
                 reason = f"cannot connect to Redis at {self.address}: {exc}"
                 self._note_failure(reason, connecting=True)
                 raise RedisUnavailable(reason)
@@ -449,7 +256,7 @@ class RedisClient:
         self._retry_at = trio.current_time() + self._backoff
 
     async def _run_connection(
-        self, task_status: trio.TaskStatus[_Connection] = trio.TASK_STATUS_IGNORED
+        self, task_status: trio.TaskStatus[Connection] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
         tcp = await trio.open_tcp_stream(settings.host, settings.port)
@@ -461,7 +268,7 @@ class RedisClient:
                 stream = trio.SSLStream(tcp, context, server_hostname=settings.host)
                 await stream.do_handshake()
                 fd = None
-            conn = _Connection(stream, make_reader(settings.parser), fd, self._stalled)
+            conn = Connection(stream, make_reader(settings.parser), fd, self._stalled)
             await conn.handshake(settings.handshake())
         except BaseException:
             await trio.aclose_forcefully(stream)
