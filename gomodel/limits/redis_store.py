@@ -154,11 +154,10 @@ class RedisLimits:
     ) -> tuple[Encoded, list[str | int]]:
         keys = self._keys(h.counter for h in reservation.holds)
         args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms]
+        grace = self._grace_ms
         for hold in reservation.holds:
-            args += (
-                settle_amount(hold, tokens=tokens, cost=cost),
-                closes_at_ms(hold.window_end, self._grace_ms),
-            )
+            actual = settle_amount(hold, tokens=tokens, cost=cost)
+            args.append(f"{actual} {closes_at_ms(hold.window_end, grace)}")
         return keys, args
 
     async def extend(
@@ -228,7 +227,9 @@ class RedisLimits:
             ]
             for ask, seed in zip(asks, seeds, strict=True):
                 ttl = gc_ttl_ms(ask.window_end, now_ms, lease_end, self._grace_ms)
-                args += (ask.limit.limit, ask.fixed, ask.per_unit, int(ask.hold), ttl, seed)
+                args.append(
+                    f"{ask.limit.limit} {ask.fixed} {ask.per_unit} {int(ask.hold)} {ttl} {seed}"
+                )
             reply = await self._client.evalsha(RESERVE, keys, args)
             if not (isinstance(reply, list) and reply and reply[0] == -1):
                 if reply == [-2]:
