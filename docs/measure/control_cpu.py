@@ -6,7 +6,7 @@ percent between runs; CPU time per request moves far less, so this compares that
 Not part of the test suite or of ``nox -s bench``.
 
     python docs/measure/control_cpu.py [--rounds 5] [--duration 4] [--concurrency 50,1]
-                                       [--only plain,key,limits] [--profile DIR]
+                                       [--only plain,key,limits] [--profile DIR] [--base DIR]
 
 It starts the bench's C mock and one ``gomodel serve --workers 1`` per variant, side by side:
 
@@ -21,6 +21,10 @@ and the fast path stays) with wrk, at each concurrency, the variants taking turn
 rounds so that a busy moment of the machine hits all alike. Per run it reads user + system time
 of the server's process tree from ``/proc`` before and after, and prints the median over the
 rounds of CPU ms per request, p50 and requests/s, then the ratios to ``plain``.
+
+``--base DIR`` adds ``limits@base``: the limits variant served from another tree's ``gomodel``
+package (``git archive <commit> gomodel | tar -x -C DIR``), to compare a change with what it
+changes in one run rather than across runs of a noisy machine.
 
 ``--profile DIR`` runs each server under ``cProfile`` (``python -m cProfile``; the hook lives
 here, not in the product) and writes ``DIR/<variant>.prof`` when it stops; profiled runs are
@@ -67,7 +71,9 @@ class Variant:
     name: str
     url: str
     process: subprocess.Popen[bytes]
+    log: Path | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    errors: int = 0
     cpu: dict[int, list[float]] = field(default_factory=dict)  # concurrency: ms per request
     p50: dict[int, list[float]] = field(default_factory=dict)
     rps: dict[int, list[float]] = field(default_factory=dict)
@@ -89,7 +95,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _env(name: str, mock: str, workdir: Path, master: str, prefix: str) -> dict[str, str]:
     env = {**os.environ, **gateway_env(mock, workdir / name), "LOG_LEVEL": "warning"}
-    (workdir / name).mkdir(parents=True, exist_ok=True)
+    name = name.split("@")[0]  # limits@base: the limits variant of another tree
     if name == "plain":
         env["AUTH_KEYS_ENABLED"] = "false"
         env["BUDGETS_ENABLED"] = env["RATE_LIMITS_ENABLED"] = "false"
@@ -134,24 +140,31 @@ def _make_key(variant: Variant, master: str) -> None:
 
 @contextmanager
 def _server(
-    name: str, mock: str, workdir: Path, master: str, prefix: str, profile: Path | None
+    name: str,
+    mock: str,
+    workdir: Path,
+    master: str,
+    prefix: str,
+    profile: Path | None,
+    root: Path = ROOT,
 ) -> Iterator[Variant]:
     port = free_port()
+    (workdir / name).mkdir(parents=True, exist_ok=True)
     command = [sys.executable]
     if profile is not None:
-        command += ["-m", "cProfile", "-o", str(profile / f"{name}.prof")]
+        command += ["-m", "cProfile", "-o", str(profile / f"{name.replace('@', '-')}.prof")]
     command += ["-m", "gomodel", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", "1"]
     log = (workdir / f"{name}.log").open("wb")
     process = subprocess.Popen(
         command,
         env=_env(name, mock, workdir, master, prefix),
-        cwd=ROOT,
+        cwd=root,  # `python -m gomodel` imports the package of the working directory
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    variant = Variant(name, f"http://127.0.0.1:{port}", process)
+    variant = Variant(name, f"http://127.0.0.1:{port}", process, workdir / f"{name}.log")
     try:
         _wait_ready(variant)
         if name != "plain":
@@ -169,7 +182,7 @@ def _check(variant: Variant, body: bytes) -> None:
     )
     if response.status_code != 200:
         raise RuntimeError(f"{variant.name}: {response.status_code} {response.text[:300]}")
-    if variant.name == "limits" and "x-ratelimit-limit-requests" not in response.headers:
+    if variant.name.startswith("limits") and "x-ratelimit-limit-requests" not in response.headers:
         raise RuntimeError("limits: the request was not counted (no x-ratelimit-* headers)")
     route = response.headers.get("x-gomodel-route", "")
     if not route.startswith("passthrough"):
@@ -186,8 +199,13 @@ def _run(variant: Variant, body: bytes, concurrency: int, duration: float) -> Wr
         headers=variant.headers,
     )
     spent = _cpu_seconds(variant.process.pid) - before
-    if result.error_count or not result.requests:
-        raise RuntimeError(f"{variant.name} c={concurrency}: errors {result.errors}")
+    if not result.requests:
+        raise RuntimeError(f"{variant.name} c={concurrency}: no requests")
+    if result.error_count:  # counted and shown; their requests are in the figures
+        variant.errors += result.error_count
+        tail = variant.log.read_text(errors="replace").splitlines()[-5:] if variant.log else []
+        print(f"{variant.name} c={concurrency}: errors {result.errors}", file=sys.stderr)
+        print("\n".join("    " + line[:300] for line in tail), file=sys.stderr)
     variant.cpu.setdefault(concurrency, []).append(spent / result.requests * 1000)
     variant.p50.setdefault(concurrency, []).append(result.p50_ms)
     variant.rps.setdefault(concurrency, []).append(result.rps)
@@ -204,11 +222,12 @@ def _report(variants: list[Variant], levels: list[int]) -> None:
     base = next((v for v in variants if v.name == "plain"), None)
     for level in levels:
         print(f"\nc={level}  (median [min-max] over {len(variants[0].cpu[level])} rounds)")
-        print(f"  {'variant':<8} {'CPU ms/req':>22} {'p50 ms':>22} {'req/s':>10}")
+        print(f"  {'variant':<11} {'CPU ms/req':>22} {'p50 ms':>22} {'req/s':>10}")
         for v in variants:
             rps = statistics.median(v.rps[level])
             cpu, p50 = _spread(v.cpu[level]), _spread(v.p50[level])
-            print(f"  {v.name:<8} {cpu:>22} {p50:>22} {rps:10.0f}")
+            errors = f"  ({v.errors} errors)" if v.errors else ""
+            print(f"  {v.name:<11} {cpu:>22} {p50:>22} {rps:10.0f}{errors}")
         if base is None:
             continue
         for v in variants:
@@ -245,6 +264,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="50,1")
     parser.add_argument("--only", default="plain,limits", help=f"of {','.join(VARIANTS)}")
     parser.add_argument("--profile", type=Path, help="write cProfile output here")
+    parser.add_argument("--base", type=Path, help="also run limits from this tree's gomodel")
     options = parser.parse_args()
     names = [n for n in options.only.split(",") if n]
     if not names or any(n not in VARIANTS for n in names):
@@ -264,6 +284,9 @@ def main() -> None:
             stack.enter_context(_server(n, mock, workdir, master, prefix, options.profile))
             for n in names
         ]
+        if options.base is not None:
+            base = _server("limits@base", mock, workdir, master, prefix, None, options.base)
+            variants.append(stack.enter_context(base))
         for v in variants:
             _check(v, body)
             run_wrk(
