@@ -152,7 +152,7 @@ class RedisClient:
                     return
             done(result)
 
-        conn.submit(command, deadline, answered)
+        conn.submit(command, deadline, answered, lazy=True)
         self._calls += 1
 
     async def _detached(self, script: Script, keys: Keys, args: Sequence[Arg], done: Done) -> None:

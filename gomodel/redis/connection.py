@@ -18,6 +18,9 @@ __all__ = ["SOCKET_ERRORS", "Call", "Connection"]
 log = logging.getLogger("gomodel.redis")
 
 _READ_SIZE = 65536
+# How long a call nobody waits for may wait for company (Connection.submit): short against any
+# lease or timeout, long against the gap between one request's end and the next one's start.
+LAZY_DELAY = 0.002
 SOCKET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
 
 
@@ -81,19 +84,31 @@ class Connection:
         self.waiting: deque[Call] = deque()
         self.outbuf = bytearray()
         self.writing = False
+        self.lazy = False  # the out-buffer holds only calls nobody waits for
+        self.urgent = trio.Event()  # set when a waited-for call joins them
         self.wake = trio.Event()
         self.watch = trio.Event()
         self.broken: str | None = None
         self.scope = trio.CancelScope()
 
     def submit(
-        self, data: bytes, deadline: float, callback: Callable[[Call], None] | None = None
+        self,
+        data: bytes,
+        deadline: float,
+        callback: Callable[[Call], None] | None = None,
+        *,
+        lazy: bool = False,
     ) -> Call:
         """Queue one command; its bytes leave in order with every other caller's.
 
         With nothing in flight the bytes are written at once (one system call, no task switch:
         the latency of a lone call). Otherwise they join the out-buffer, which the writer task
-        sends in one write once the callers of this scheduler tick have all added theirs."""
+        sends in one write once the callers of this scheduler tick have all added theirs.
+
+        ``lazy`` (a call nobody waits for, like a settle): with nothing in flight, the bytes
+        wait up to ``LAZY_DELAY`` for the next call to go out with it (at concurrency 1 the
+        next request's reserve comes within a millisecond or so: one write and one read for
+        both instead of two each)."""
         call = Call(deadline, callback)
         if self.broken is not None:  # its descriptor may be closed, even reused: never write
             call.resolve(None, self.broken)
@@ -103,10 +118,19 @@ class Connection:
         waiting.append(call)
         if idle and not self.watch.is_set():
             self.watch.set()
+        if self.lazy and not lazy:  # somebody waits: what was held goes now, with this call
+            self.lazy = False
+            self.urgent.set()
         if not idle or self.outbuf or self.writing or self.fd is None:
             if not self.outbuf:
                 self.wake.set()
             self.outbuf += data
+            return call
+        if lazy:
+            self.lazy = True
+            self.urgent = trio.Event()
+            self.outbuf += data
+            self.wake.set()
             return call
         try:
             sent = os.write(self.fd, data)
@@ -190,6 +214,10 @@ class Connection:
                     self.wake = trio.Event()
                     await self.wake.wait()
                     continue
+                if self.lazy:
+                    with trio.move_on_after(LAZY_DELAY):
+                        await self.urgent.wait()
+                    self.lazy = False
                 data, self.outbuf = self.outbuf, bytearray()
                 self.writing = True
                 await self.stream.send_all(data)

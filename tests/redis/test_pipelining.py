@@ -140,5 +140,11 @@ async def test_detached_calls_on_the_real_redis() -> None:
         count = await fresh.execute("GET", prefix + "n")
         assert isinstance(count, bytes)
         assert got[1:] == [int(count) - 2, int(count) - 1, int(count)]
+        alone: list[Result] = []  # nothing follows it: it is sent after a moment on its own
+        fresh.evalsha_detached(script, [prefix + "n"], [], alone.append)
+        with trio.fail_after(5):
+            while not alone:  # noqa: ASYNC110 (a plain list)
+                await trio.sleep(0.001)
+        assert alone == [int(count) + 1]
         assert fresh.statistics().script_loads == 1
         assert fresh.statistics().connects == 1
