@@ -26,6 +26,13 @@ rounds of CPU ms per request, p50 and requests/s, then the ratios to ``plain``.
 package (``git archive <commit> gomodel | tar -x -C DIR``), to compare a change with what it
 changes in one run rather than across runs of a noisy machine.
 
+``--engine`` measures the limit engine alone instead, without a gateway around it: one
+process per run does ``reserve`` + settle (detached where the tree has ``settle_detached``)
+of four counters (rpm, tpm, concurrent, a daily budget) on the real Redis, at each
+concurrency, and prints its CPU microseconds per admission (``time.process_time``) and wall
+microseconds per admission, this tree against ``--base`` in alternating rounds. Without the
+rest of a request around it, the engine's share is not lost in the machine's noise.
+
 ``--profile DIR`` runs each server under ``cProfile`` (``python -m cProfile``; the hook lives
 here, not in the product) and writes ``DIR/<variant>.prof`` when it stops; profiled runs are
 slower, so read their shape, not their figures.
@@ -257,6 +264,72 @@ def _clean_redis(prefix: str) -> None:
         print(f"note: could not delete the Redis keys under {prefix}: {exc}", file=sys.stderr)
 
 
+_ENGINE = """
+import secrets, sys, time
+from datetime import UTC, datetime
+import trio
+import gomodel.limits.redis_store as rs
+from gomodel.limits import Demand, Limit, Metric, Period
+from gomodel.redis import RedisSettings, open_redis
+
+conc, count, url, prefix = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+scope = "path:/bench/team"
+limits = [
+    Limit(scope, Metric.REQUESTS, 10**12, Period.MINUTE),
+    Limit(scope, Metric.TOKENS, 10**14, Period.MINUTE),
+    Limit(scope, Metric.CONCURRENT, 10**6),
+    Limit(scope, Metric.COST, 10**15, Period.DAY),
+]
+demand = Demand(input_tokens=300, max_output_tokens=256, input_cost=45000, output_token_cost=600)
+
+async def main():
+    async with open_redis(RedisSettings.from_url(url, timeout=5.0)) as client:  # a busy machine
+        store = rs.RedisLimits(client, prefix=prefix)
+        detached = hasattr(store, "settle_detached")
+
+        async def one(k):
+            for _ in range(k):
+                now = datetime.now(UTC)
+                answer = await store.reserve(limits, demand, now=now)
+                if detached:
+                    store.settle_detached(answer.reservation, lambda r: None, now=now, tokens=400)
+                else:
+                    await store.settle(answer.reservation, now=now, tokens=400)
+
+        for k in (20, count // conc):  # a warm-up, then the run
+            cpu, wall = time.process_time(), time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for _ in range(conc):
+                    nursery.start_soon(one, k)
+            await trio.sleep(0.05)  # the last detached settles
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print((cpu / count) * 1e6, (wall / count) * 1e6)
+
+trio.run(main)
+"""
+
+
+def _engine(trees: dict[str, Path], levels: list[int], rounds: int, prefix: str) -> None:
+    """The limit engine alone, per tree, alternating: CPU and wall microseconds per admission."""
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for round_ in range(rounds):
+        for level in levels:
+            for name, tree in trees.items() if round_ % 2 == 0 else reversed(trees.items()):
+                args = [sys.executable, "-c", _ENGINE, str(level), "2000", REDIS_URL, prefix]
+                done = subprocess.run(args, cwd=tree, capture_output=True, text=True)
+                if done.returncode:
+                    raise RuntimeError(f"engine run in {tree} failed:\n{done.stderr[-2000:]}")
+                cpu, wall = (float(x) for x in done.stdout.split())
+                results.setdefault((name, level), []).append((cpu, wall))
+        print(f"round {round_ + 1}/{rounds} done", file=sys.stderr)
+    for level in levels:
+        print(f"\nengine, c={level}  (median [min-max] over {rounds} rounds)")
+        for name in trees:
+            cpu = [c for c, _ in results[(name, level)]]
+            wall = [w for _, w in results[(name, level)]]
+            print(f"  {name:<6} CPU us/admission {_spread(cpu)}  wall us {_spread(wall)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -265,11 +338,20 @@ def main() -> None:
     parser.add_argument("--only", default="plain,limits", help=f"of {','.join(VARIANTS)}")
     parser.add_argument("--profile", type=Path, help="write cProfile output here")
     parser.add_argument("--base", type=Path, help="also run limits from this tree's gomodel")
+    parser.add_argument("--engine", action="store_true", help="the limit engine alone")
     options = parser.parse_args()
     names = [n for n in options.only.split(",") if n]
     if not names or any(n not in VARIANTS for n in names):
         parser.error(f"--only takes names of {VARIANTS}")
     levels = [int(c) for c in options.concurrency.split(",")]
+    if options.engine:
+        trees = {"this": ROOT, **({"base": options.base} if options.base else {})}
+        engine_prefix = f"gomodel:bench:{secrets.token_hex(6)}:"
+        try:
+            _engine(trees, levels, options.rounds, engine_prefix)
+        finally:
+            _clean_redis(engine_prefix)
+        return
     require_wrk()
     master = "bench-master-" + secrets.token_hex(16)
     prefix = f"gomodel:bench:{secrets.token_hex(6)}:"
