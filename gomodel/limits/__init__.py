@@ -18,7 +18,7 @@ from gomodel.limits.model import (
     Settled,
     Settlement,
 )
-from gomodel.limits.store import LimitStore, Seeder
+from gomodel.limits.store import LimitStore, Seeder, SettleDone
 
 __all__ = [
     "Admission",
@@ -32,6 +32,7 @@ __all__ = [
     "Period",
     "Reservation",
     "Seeder",
+    "SettleDone",
     "Settled",
     "Settlement",
     "rate_limit_headers",

@@ -15,7 +15,7 @@ import math
 
 from gomodel.limits.model import Admission, Metric
 
-__all__ = ["format_reset", "rate_limit_headers"]
+__all__ = ["format_reset", "header_bytes", "rate_limit_headers"]
 
 
 def format_reset(seconds: float) -> str:
@@ -34,19 +34,31 @@ def format_reset(seconds: float) -> str:
     return f"{secs}s"
 
 
+_NAMES = {
+    metric: tuple(f"x-ratelimit-{part}-{metric.value}" for part in ("limit", "remaining", "reset"))
+    for metric in (Metric.REQUESTS, Metric.TOKENS)
+}
+_NAME_BYTES = {name: name.encode() for names in _NAMES.values() for name in names}
+
+
 def rate_limit_headers(admission: Admission) -> dict[str, str]:
     """The headers for the response to a request (admitted: its 2xx; refused: the 429)."""
     headers: dict[str, str] = {}
-    for metric in (Metric.REQUESTS, Metric.TOKENS):
+    for metric, (limit, remaining, reset) in _NAMES.items():
         counter = admission.tightest(metric)
         if counter is None:
             continue
-        word = metric.value
-        headers[f"x-ratelimit-limit-{word}"] = str(counter.limit.limit)
-        headers[f"x-ratelimit-remaining-{word}"] = str(counter.remaining)
+        headers[limit] = str(counter.limit.limit)
+        headers[remaining] = str(counter.remaining)
         if counter.resets_at is not None:
             left = (counter.resets_at - admission.at).total_seconds()
-            headers[f"x-ratelimit-reset-{word}"] = format_reset(left)
+            headers[reset] = format_reset(left)
     if not admission.admitted and admission.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(admission.retry_after)))
     return headers
+
+
+def header_bytes(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI wants them; the names are encoded once, at import."""
+    names = _NAME_BYTES
+    return [(names.get(k) or k.encode(), v.encode()) for k, v in headers.items()]

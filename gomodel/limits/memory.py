@@ -35,7 +35,7 @@ from gomodel.limits.plan import (
     plan,
     settle_amount,
 )
-from gomodel.limits.store import Seeder, new_reservation_id
+from gomodel.limits.store import Seeder, SettleDone, new_reservation_id
 from gomodel.limits.windows import from_ms, to_ms
 
 __all__ = ["MemoryLimits"]
@@ -123,6 +123,22 @@ class MemoryLimits:
 
     async def settle(
         self, reservation: Reservation, *, now: datetime, tokens: int = 0, cost: int = 0
+    ) -> Settlement:
+        return self._settle(reservation, now, tokens, cost)
+
+    def settle_detached(
+        self,
+        reservation: Reservation,
+        done: SettleDone,
+        *,
+        now: datetime,
+        tokens: int = 0,
+        cost: int = 0,
+    ) -> None:
+        done(self._settle(reservation, now, tokens, cost))
+
+    def _settle(
+        self, reservation: Reservation, now: datetime, tokens: int, cost: int
     ) -> Settlement:
         now_ms = to_ms(now)
         outcomes = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from gomodel.errors import RedisReplyError
+from gomodel.errors import RedisError, RedisReplyError
 from gomodel.limits.model import (
     Admission,
     CounterState,
@@ -38,9 +38,10 @@ from gomodel.limits.plan import (
     plan,
     settle_amount,
 )
-from gomodel.limits.store import Seeder, new_reservation_id
+from gomodel.limits.store import Seeder, SettleDone, new_reservation_id
 from gomodel.limits.windows import from_ms, to_ms
-from gomodel.redis import RedisClient, Reply, Script
+from gomodel.redis import Encoded, RedisClient, Reply, Script
+from gomodel.redis.resp import encode_args
 
 __all__ = ["DEFAULT_PREFIX", "RedisLimits"]
 
@@ -59,6 +60,7 @@ SETTLE = _script("settle")
 EXTEND = _script("extend")
 
 _NO_SEED, _MUST_EXIST = -1, -2
+_KEY_CACHE_SIZE = 4096
 _OUTCOMES = {0: Settled.GONE, 1: Settled.SETTLED, 2: Settled.LATE}
 
 
@@ -83,6 +85,7 @@ class RedisLimits:
         self._seed = seed
         self._lease_ms = round(lease * 1000)
         self._grace_ms = round(grace * 1000)
+        self._key_cache: dict[str, bytes] = {}
 
     async def reserve(
         self,
@@ -115,17 +118,47 @@ class RedisLimits:
     ) -> Settlement:
         if not reservation.holds:
             return Settlement(())
+        keys, args = self._settle_call(reservation, now, tokens, cost)
+        reply = await self._client.evalsha(SETTLE, keys, args)
+        return _settlement(reservation, reply)
+
+    def settle_detached(
+        self,
+        reservation: Reservation,
+        done: SettleDone,
+        *,
+        now: datetime,
+        tokens: int = 0,
+        cost: int = 0,
+    ) -> None:
+        if not reservation.holds:
+            done(Settlement(()))
+            return
+        keys, args = self._settle_call(reservation, now, tokens, cost)
+
+        def answered(reply: Reply | RedisError) -> None:
+            if isinstance(reply, RedisError):
+                done(reply)
+                return
+            try:
+                settlement = _settlement(reservation, reply)
+            except RedisReplyError as exc:
+                done(exc)
+                return
+            done(settlement)
+
+        self._client.evalsha_detached(SETTLE, keys, args, answered)
+
+    def _settle_call(
+        self, reservation: Reservation, now: datetime, tokens: int, cost: int
+    ) -> tuple[Encoded, list[str | int]]:
         keys = self._keys(h.counter for h in reservation.holds)
         args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms]
+        grace = self._grace_ms
         for hold in reservation.holds:
-            args += (
-                settle_amount(hold, tokens=tokens, cost=cost),
-                closes_at_ms(hold.window_end, self._grace_ms),
-            )
-        codes = _ints(await self._client.evalsha(SETTLE, keys, args), len(reservation.holds))
-        return Settlement(
-            tuple((h.limit, _OUTCOMES[c]) for h, c in zip(reservation.holds, codes, strict=True))
-        )
+            actual = settle_amount(hold, tokens=tokens, cost=cost)
+            args.append(f"{actual} {closes_at_ms(hold.window_end, grace)}")
+        return keys, args
 
     async def extend(
         self, reservation: Reservation, *, now: datetime, lease: float | None = None
@@ -159,11 +192,21 @@ class RedisLimits:
             for a, (used, held) in zip(asks, states, strict=True)
         )
 
-    def _keys(self, counters: Iterable[str]) -> list[str | int]:
-        keys: list[str | int] = []
+    def _keys(self, counters: Iterable[str]) -> Encoded:
+        """The two keys of each counter, encoded once per counter (a window's counters are
+        the same for every request of the window)."""
+        cache = self._key_cache
+        parts = []
         for counter in counters:
-            keys += (f"{self._prefix}h/{counter}", f"{self._prefix}z/{counter}")
-        return keys
+            data = cache.get(counter)
+            if data is None:
+                if len(cache) >= _KEY_CACHE_SIZE:
+                    cache.clear()  # windows moved on: the old counters are not asked again
+                prefix = self._prefix
+                data = encode_args((f"{prefix}h/{counter}", f"{prefix}z/{counter}"))
+                cache[counter] = data
+            parts.append(data)
+        return Encoded(b"".join(parts), 2 * len(parts))
 
     async def _run(
         self, asks: Sequence[Ask], mode: str, now_ms: int, rid: str, lease_end: int, demand: Demand
@@ -184,7 +227,9 @@ class RedisLimits:
             ]
             for ask, seed in zip(asks, seeds, strict=True):
                 ttl = gc_ttl_ms(ask.window_end, now_ms, lease_end, self._grace_ms)
-                args += (ask.limit.limit, ask.fixed, ask.per_unit, int(ask.hold), ttl, seed)
+                args.append(
+                    f"{ask.limit.limit} {ask.fixed} {ask.per_unit} {int(ask.hold)} {ttl} {seed}"
+                )
             reply = await self._client.evalsha(RESERVE, keys, args)
             if not (isinstance(reply, list) and reply and reply[0] == -1):
                 if reply == [-2]:
@@ -207,6 +252,13 @@ def _ints(reply: Reply, count: int) -> list[int]:
         if len(numbers) == count:
             return numbers
     raise RedisReplyError(f"ERR unexpected reply from a limit script: {reply!r:.200}")
+
+
+def _settlement(reservation: Reservation, reply: Reply) -> Settlement:
+    codes = _ints(reply, len(reservation.holds))
+    return Settlement(
+        tuple((h.limit, _OUTCOMES[c]) for h, c in zip(reservation.holds, codes, strict=True))
+    )
 
 
 def _parse(reply: Reply, count: int) -> tuple[bool, int, list[tuple[int, int]]]:

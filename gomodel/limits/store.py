@@ -13,12 +13,15 @@ from typing import Protocol
 
 from gomodel.limits.model import Admission, CounterState, Demand, Limit, Reservation, Settlement
 
-__all__ = ["LimitStore", "Seeder", "new_reservation_id"]
+__all__ = ["LimitStore", "Seeder", "SettleDone", "new_reservation_id"]
 
 Seeder = Callable[[Limit, datetime, datetime], Awaitable[int]]
 """``seed(limit, window_start, window_end)``: the amount already spent on a COST limit in that
 window, from the authoritative source (e.g. the sum of usage-row costs for the scope and
 period, in nano-USD). Called only for a counter that does not exist yet."""
+
+SettleDone = Callable[[Settlement | Exception], None]
+"""What :meth:`LimitStore.settle_detached` calls with the outcome of a settle."""
 
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
@@ -54,6 +57,21 @@ class LimitStore(Protocol):
     ) -> Settlement:
         """Release the holds and charge the actual ``tokens`` (total) and ``cost`` (nano-USD);
         a second settle of the same reservation does nothing."""
+        ...
+
+    def settle_detached(
+        self,
+        reservation: Reservation,
+        done: SettleDone,
+        *,
+        now: datetime,
+        tokens: int = 0,
+        cost: int = 0,
+    ) -> None:
+        """:meth:`settle` without waiting for it: ``done`` gets the Settlement, or the
+        exception the settle would have raised, once it is known. The request that ends need
+        not wait a round trip for a result it does nothing with; a settle submitted before a
+        later call of the same process reaches the store before it."""
         ...
 
     async def extend(

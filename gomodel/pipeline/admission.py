@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import attrs
-import trio
 
 from gomodel.errors import (
     GatewayError,
@@ -48,8 +47,16 @@ from gomodel.limits.demand import (
     usage_cost,
     with_output_cap,
 )
-from gomodel.limits.headers import rate_limit_headers
-from gomodel.limits.model import Admission, CounterState, Demand, Limit, Metric, Period
+from gomodel.limits.headers import header_bytes, rate_limit_headers
+from gomodel.limits.model import (
+    Admission,
+    CounterState,
+    Demand,
+    Limit,
+    Metric,
+    Period,
+    Settlement,
+)
 from gomodel.limits.rules import NANO_PER_USD, RuleSet
 from gomodel.limits.store import LimitStore
 from gomodel.pipeline.context import RequestContext
@@ -62,9 +69,6 @@ from gomodel.usage.pricing import PriceTable
 __all__ = ["AdmissionStatistics", "LimitAdmission"]
 
 log = logging.getLogger("gomodel.limits")
-
-# A settle that cannot finish in this long is left to the reservation's lease.
-SETTLE_TIMEOUT = 2.0
 
 
 @attrs.frozen
@@ -93,6 +97,7 @@ class LimitAdmission:
     _fail_open: int = attrs.field(default=0, init=False)
     _unavailable: int = attrs.field(default=0, init=False)
     _settle_failures: int = attrs.field(default=0, init=False)
+    _failing: bool = attrs.field(default=False, init=False)  # the last settle failed
 
     def statistics(self) -> AdmissionStatistics:
         return AdmissionStatistics(
@@ -170,7 +175,7 @@ class LimitAdmission:
             self._refused += 1
             raise _refusal(answer, headers)
         self._admitted += 1
-        ctx.headers.extend((k.encode(), v.encode()) for k, v in headers.items())
+        ctx.headers.extend(header_bytes(headers))
         assert answer.reservation is not None
         admitted = Admitted(answer.reservation, price)
         if budgeted and (asked is None or answer.output_tokens < asked):
@@ -192,19 +197,32 @@ class LimitAdmission:
             tokens += worst_tokens if used_tokens is None else used_tokens
             cost += worst_cost if used_cost is None else used_cost
         now = datetime.fromtimestamp(self.clock(), UTC)
-        with trio.CancelScope(shield=True), trio.move_on_after(SETTLE_TIMEOUT) as scope:
-            try:
-                await self.store.settle(admitted.reservation, now=now, tokens=tokens, cost=cost)
-            except RedisUnavailable as exc:
-                self._settle_failures += 1
-                log.warning(
-                    "request_id=%s: limits not settled (%s); the reservation returns at the "
-                    "end of its lease",
-                    ctx.snapshot.request_id,
-                    exc,
-                )
-        if scope.cancelled_caught:
-            self._settle_failures += 1
+        # Not awaited: the request has nothing to do with the answer, so it does not wait a
+        # round trip for it (nor does a client that left cancel it). A settle that fails
+        # leaves the reservation to its lease; the store bounds it by its own timeout.
+        self.store.settle_detached(
+            admitted.reservation, self._settled, now=now, tokens=tokens, cost=cost
+        )
+
+    def _settled(self, result: Settlement | Exception) -> None:
+        """A settle's outcome: failures are counted, and logged once per run of them."""
+        if not isinstance(result, Exception):
+            if self._failing:
+                self._failing = False
+                log.warning("limits are settled again")
+            return
+        self._settle_failures += 1
+        if self._failing:
+            return
+        self._failing = True
+        if isinstance(result, RedisUnavailable):
+            log.warning(
+                "limits not settled (%s); reservations return at the end of their lease; "
+                "further failures are counted, not logged, until a settle succeeds",
+                result,
+            )
+        else:
+            log.error("limits not settled: %r", result)
 
     def _used(self, outcome: Outcome, admitted: Admitted) -> tuple[int | None, int | None]:
         """Tokens and nano-dollars one attempt used; ``None``: unknown, charge the worst."""

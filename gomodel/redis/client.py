@@ -9,18 +9,22 @@
 How it works:
 
 * One connection per client, shared by every caller. A call writes its command and joins the
-  FIFO of calls waiting for a reply; one reader task matches replies to calls in order. Calls
-  made while another is in flight go out in the same write, so 50 concurrent callers cost a few
-  system calls, not 50 round trips.
+  FIFO of calls waiting for a reply; one reader task matches replies to calls in order, every
+  reply of one read in one go. A call made while nothing is in flight is written at once; calls
+  made while others are in flight join an out-buffer that the writer task sends in one write,
+  so 50 concurrent callers cost a few system calls, not 50 round trips.
 * A call never touches the socket in a way cancellation could interrupt. Its bytes go out whole
   (written at once when the kernel takes them, else by the writer task), and its reply is read by
   the reader task whether or not anybody still waits for it. A caller cancelled mid-call just
   leaves; its reply is consumed and dropped, and the stream stays in step.
+* :meth:`RedisClient.evalsha_detached` is a call nobody waits for: a callback gets the reply (or
+  the error) from the reader task. Settling a request's limits needs no waiting task.
 * Every call is bounded by ``settings.timeout`` (connect and handshake included) and fails with
-  :class:`~gomodel.errors.RedisUnavailable` past it. A call that times out also drops the
-  connection (its reply can no longer be told from a stalled server's silence) and starts a
-  backoff: for ``backoff_min`` seconds, doubling up to ``backoff_max``, calls fail at once instead
-  of waiting for a server that just failed. The first reply that arrives ends the backoff.
+  :class:`~gomodel.errors.RedisUnavailable` past it. A watchdog task per connection drops the
+  connection when its oldest call has had no reply by its deadline (its reply can no longer be
+  told from a stalled server's silence), failing every call on it, and starts a backoff: for
+  ``backoff_min`` seconds, doubling up to ``backoff_max``, calls fail at once instead of waiting
+  for a server that just failed. The first reply that arrives ends the backoff.
 * Connecting is lazy: the first call connects (AUTH and SELECT first), and so does the first call
   after the connection broke. A Redis that is down at startup costs nothing until it is used.
 * Error replies raise :class:`~gomodel.errors.RedisReplyError`, except those that mean the server
@@ -31,32 +35,38 @@ How it works:
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 import ssl
-from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
 
 import attrs
 import trio
 
-from gomodel.errors import RedisProtocolError, RedisReplyError, RedisUnavailable
-from gomodel.redis.resp import Arg, Reader, Reply, encode_command, make_reader
+from gomodel.errors import RedisError, RedisReplyError, RedisUnavailable
+from gomodel.redis.connection import SOCKET_ERRORS, Call, Connection
+from gomodel.redis.resp import Arg, Encoded, Reply, encode_args, encode_command, make_reader
 from gomodel.redis.script import Script
 from gomodel.redis.settings import RedisSettings
 
-__all__ = ["RedisClient", "RedisStatistics", "open_redis"]
+__all__ = ["Done", "RedisClient", "RedisStatistics", "open_redis"]
 
-_READ_SIZE = 65536
+log = logging.getLogger("gomodel.redis")
+
+Keys = Sequence[Arg] | Encoded
+"""A script's keys: plain arguments, or encoded once for many calls (:class:`Encoded`)."""
+
+Done = Callable[["Reply | RedisError"], None]
+"""What :meth:`RedisClient.evalsha_detached` calls with the reply, or the error it stands for."""
+
 # Error replies that say "not now" rather than "wrong command": the server is loading its data,
 # busy with a script, a read-only replica after a failover, out of memory, or has no primary.
 # They are RedisUnavailable, so the caller's down-Redis policy covers them.
 _UNAVAILABLE_CODES = frozenset(
     {"LOADING", "BUSY", "READONLY", "OOM", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"}
 )
-_SOCKET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
 
 
 @attrs.frozen
@@ -69,131 +79,6 @@ class RedisStatistics:
     timeouts: int
     script_loads: int  # NOSCRIPT answered with SCRIPT LOAD
     waiting: int  # calls sent on the current connection and not answered yet
-
-
-class _Call:
-    """One command waiting for its reply: ``reply`` on success, ``failure`` when the connection
-    broke first."""
-
-    __slots__ = ("done", "failure", "reply")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.reply: Reply = None
-        self.failure: str | None = None
-
-
-class _Connection:
-    """One socket, its reader and writer tasks, and the FIFO of calls waiting for replies."""
-
-    def __init__(self, stream: trio.abc.Stream, reader: Reader, fd: int | None) -> None:
-        self.stream = stream
-        self.reader = reader
-        self.fd = fd  # plain TCP: a command the kernel takes at once skips the writer task
-        self.waiting: deque[_Call] = deque()
-        self.outbuf = bytearray()
-        self.writing = False
-        self.wake = trio.Event()
-        self.broken: str | None = None
-        self.scope = trio.CancelScope()
-
-    def submit(self, data: bytes) -> _Call:
-        """Queue one command; its bytes leave in order with every other caller's."""
-        call = _Call()
-        if self.broken is not None:  # its descriptor may be closed, even reused: never write
-            call.failure = self.broken
-            call.done.set()
-            return call
-        self.waiting.append(call)
-        if self.outbuf or self.writing or self.fd is None:
-            self.outbuf += data
-            self.wake.set()
-            return call
-        try:
-            sent = os.write(self.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self.kill(f"write failed: {exc}")
-            return call
-        if sent < len(data):
-            self.outbuf += memoryview(data)[sent:]
-            self.wake.set()
-        return call
-
-    def kill(self, reason: str) -> None:
-        """Mark the connection broken and fail every call still waiting on it, now."""
-        if self.broken is not None:
-            return
-        self.broken = reason
-        self.scope.cancel()
-        while self.waiting:
-            call = self.waiting.popleft()
-            call.failure = reason
-            call.done.set()
-
-    async def handshake(self, commands: Sequence[Sequence[str | int]]) -> None:
-        """AUTH and SELECT, one reply each, before the connection is shared."""
-        if not commands:
-            return
-        await self.stream.send_all(b"".join(encode_command(c) for c in commands))
-        for command in commands:
-            reply = await self._read_one()
-            if isinstance(reply, RedisReplyError):
-                raise RedisUnavailable(f"{command[0]!s} failed: {reply.message}")
-
-    async def _read_one(self) -> Reply:
-        while (reply := self.reader.gets()) is False:
-            data = await self.stream.receive_some(_READ_SIZE)
-            if not data:
-                raise RedisUnavailable("Redis closed the connection during the handshake")
-            self.reader.feed(bytes(data))
-        return reply
-
-    async def serve(self) -> None:
-        """Run the reader and writer until the connection breaks or the client closes."""
-        try:
-            with self.scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._read_loop)
-                    nursery.start_soon(self._write_loop)
-        finally:
-            self.kill("the client was closed")
-            await trio.aclose_forcefully(self.stream)
-
-    async def _read_loop(self) -> None:
-        try:
-            while True:
-                data = await self.stream.receive_some(_READ_SIZE)
-                if not data:
-                    self.kill("Redis closed the connection")
-                    return
-                self.reader.feed(bytes(data))
-                while (reply := self.reader.gets()) is not False:
-                    if not self.waiting:
-                        self.kill("Redis sent a reply nobody asked for")
-                        return
-                    call = self.waiting.popleft()
-                    call.reply = reply
-                    call.done.set()
-        except RedisProtocolError as exc:
-            self.kill(f"protocol error: {exc}")
-        except _SOCKET_ERRORS as exc:
-            self.kill(f"read failed: {exc!r}")
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                if not self.outbuf:
-                    self.wake = trio.Event()
-                    await self.wake.wait()
-                    continue
-                data, self.outbuf = self.outbuf, bytearray()
-                self.writing = True
-                await self.stream.send_all(data)
-                self.writing = False
-        except _SOCKET_ERRORS as exc:
-            self.kill(f"write failed: {exc!r}")
 
 
 class RedisClient:
@@ -209,7 +94,7 @@ class RedisClient:
         self.settings = settings
         self._nursery = nursery
         self._ssl_context = ssl_context
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._connecting = trio.Lock()
         self._backoff = 0.0
         self._retry_at = -math.inf
@@ -229,19 +114,57 @@ class RedisClient:
         RedisUnavailable when there is no reply within the timeout."""
         return await self._call(encode_command(args), trio.current_time() + self.settings.timeout)
 
-    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply:
+    async def evalsha(self, script: Script, keys: Keys, args: Sequence[Arg]) -> Reply:
         """Run ``script`` by SHA1, loading it first if Redis answers NOSCRIPT (after a restart or
         a SCRIPT FLUSH); both tries share one timeout."""
         deadline = trio.current_time() + self.settings.timeout
-        command = encode_command(["EVALSHA", script.sha1, len(keys), *keys, *args])
+        command = _evalsha_command(script, keys, args)
         try:
             return await self._call(command, deadline)
         except RedisReplyError as exc:
             if exc.code != "NOSCRIPT":
                 raise
         self._script_loads += 1
-        await self._call(encode_command(["SCRIPT", "LOAD", script.source]), deadline)
+        await self._call(_script_load(script), deadline)
         return await self._call(command, deadline)
+
+    def evalsha_detached(self, script: Script, keys: Keys, args: Sequence[Arg], done: Done) -> None:
+        """Run ``script`` like :meth:`evalsha` without waiting for it: ``done`` is called once,
+        later (never from inside this call), with the reply or the error (``RedisUnavailable``,
+        ``RedisReplyError``) that :meth:`evalsha` would have raised. The call is bounded by the
+        same timeout, and it goes out in order after every call submitted before it."""
+        deadline = trio.current_time() + self.settings.timeout
+        command = _evalsha_command(script, keys, args)
+        conn = self._conn
+        if conn is None or conn.broken is not None:  # connecting needs a task
+            self._nursery.start_soon(self._detached, script, keys, args, done)
+            return
+
+        def answered(call: Call) -> None:
+            result = self._answer(call)
+            if isinstance(result, RedisReplyError) and result.code == "NOSCRIPT":
+                self._script_loads += 1
+                current = self._conn
+                if current is not None and current.broken is None:
+                    current.submit(_script_load(script), deadline)  # its error shows below
+                    current.submit(command, deadline, lambda again: done(self._answer(again)))
+                    self._calls += 2
+                    return
+            done(result)
+
+        conn.submit(command, deadline, answered, lazy=True)
+        self._calls += 1
+
+    async def _detached(self, script: Script, keys: Keys, args: Sequence[Arg], done: Done) -> None:
+        result: Reply | RedisError
+        try:
+            result = await self.evalsha(script, keys, args)
+        except RedisError as exc:
+            result = exc
+        except trio.Cancelled:
+            _deliver(done, RedisUnavailable(f"Redis at {self.address}: the client was closed"))
+            raise
+        _deliver(done, result)
 
     def statistics(self) -> RedisStatistics:
         conn = self._conn
@@ -260,35 +183,45 @@ class RedisClient:
             self._conn.kill("the connection was closed by the client")
 
     async def _call(self, data: bytes, deadline: float) -> Reply:
-        conn: _Connection | None = None
-        call: _Call | None = None
-        with trio.move_on_at(deadline) as scope:
-            conn = self._conn
-            if conn is None or conn.broken is not None:
-                conn = None
+        conn = self._conn
+        if conn is None or conn.broken is not None:
+            conn = None
+            with trio.move_on_at(deadline):
                 conn = await self._connect()
-            call = conn.submit(data)
-            self._calls += 1
-            await call.done.wait()
-        if call is None or not call.done.is_set():
-            assert scope.cancelled_caught
-            self._timeouts += 1
-            reason = f"no reply from Redis at {self.address} within {self.settings.timeout}s"
-            self._note_failure(reason, connecting=conn is None)
-            if conn is not None:
-                conn.kill(reason)
-            raise RedisUnavailable(reason)
+            if conn is None:
+                self._timeouts += 1
+                reason = f"no reply from Redis at {self.address} within {self.settings.timeout}s"
+                self._note_failure(reason, connecting=True)
+                raise RedisUnavailable(reason)
+        # No cancel scope of its own: the connection's watchdog fails the call at its deadline
+        # (dropping the connection), and a caller cancelled meanwhile just leaves.
+        call = conn.submit(data, deadline)
+        self._calls += 1
+        await call.wait()
+        result = self._answer(call)
+        if isinstance(result, RedisError):
+            raise result
+        return result
+
+    def _answer(self, call: Call) -> Reply | RedisError:
+        """A resolved call's reply, or the error it stands for (not raised: the caller's or
+        callback's business)."""
         if call.failure is not None:
-            raise RedisUnavailable(f"Redis at {self.address}: {call.failure}")
+            return RedisUnavailable(f"Redis at {self.address}: {call.failure}")
         self._backoff = 0.0
         reply = call.reply
-        if isinstance(reply, RedisReplyError):
-            if reply.code in _UNAVAILABLE_CODES:
-                raise RedisUnavailable(f"Redis at {self.address}: {reply.message}")
-            raise reply
+        if isinstance(reply, RedisReplyError) and reply.code in _UNAVAILABLE_CODES:
+            return RedisUnavailable(f"Redis at {self.address}: {reply.message}")
         return reply
 
-    async def _connect(self) -> _Connection:
+    def _stalled(self) -> str:
+        """The watchdog found a call unanswered at its deadline: count it, back off."""
+        self._timeouts += 1
+        reason = f"no reply within {self.settings.timeout}s"
+        self._note_failure(f"no reply from Redis at {self.address} within {self.settings.timeout}s")
+        return reason
+
+    async def _connect(self) -> Connection:
         async with self._connecting:
             conn = self._conn
             if conn is not None and conn.broken is None:
@@ -300,11 +233,11 @@ class RedisClient:
                     f"next try in {wait:.2f}s"
                 )
             try:
-                conn = cast(_Connection, await self._nursery.start(self._run_connection))
+                conn = cast(Connection, await self._nursery.start(self._run_connection))
             except RedisUnavailable as exc:
                 self._note_failure(str(exc), connecting=True)
                 raise
-            except (*_SOCKET_ERRORS, ssl.SSLError) as exc:
+            except (*SOCKET_ERRORS, ssl.SSLError) as exc:
                 reason = f"cannot connect to Redis at {self.address}: {exc}"
                 self._note_failure(reason, connecting=True)
                 raise RedisUnavailable(reason)
@@ -323,7 +256,7 @@ class RedisClient:
         self._retry_at = trio.current_time() + self._backoff
 
     async def _run_connection(
-        self, task_status: trio.TaskStatus[_Connection] = trio.TASK_STATUS_IGNORED
+        self, task_status: trio.TaskStatus[Connection] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
         tcp = await trio.open_tcp_stream(settings.host, settings.port)
@@ -335,13 +268,44 @@ class RedisClient:
                 stream = trio.SSLStream(tcp, context, server_hostname=settings.host)
                 await stream.do_handshake()
                 fd = None
-            conn = _Connection(stream, make_reader(settings.parser), fd)
+            conn = Connection(stream, make_reader(settings.parser), fd, self._stalled)
             await conn.handshake(settings.handshake())
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
         task_status.started(conn)
         await conn.serve()
+
+
+_HEADS: dict[str, bytes] = {}  # a script's SHA1: ``EVALSHA <sha1>`` encoded
+
+
+def _evalsha_command(script: Script, keys: Keys, args: Sequence[Arg]) -> bytes:
+    if not isinstance(keys, Encoded):
+        keys = Encoded.of(keys)
+    head = _HEADS.get(script.sha1)
+    if head is None:
+        head = _HEADS[script.sha1] = encode_args(("EVALSHA", script.sha1))
+    return b"".join(
+        (
+            b"*%d\r\n" % (3 + keys.count + len(args)),
+            head,
+            encode_args((keys.count,)),
+            keys.data,
+            encode_args(args),
+        )
+    )
+
+
+def _script_load(script: Script) -> bytes:
+    return encode_command(["SCRIPT", "LOAD", script.source])
+
+
+def _deliver(done: Done, result: Reply | RedisError) -> None:
+    try:
+        done(result)
+    except Exception:  # a bug in a callback must not take the client's nursery down
+        log.exception("a Redis reply callback failed")
 
 
 @asynccontextmanager

@@ -27,14 +27,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol, TypeAlias, cast
 
+import attrs
+
 from gomodel.errors import RedisProtocolError, RedisReplyError
 
 __all__ = [
     "Arg",
+    "Encoded",
     "Parser",
     "Reader",
     "Reply",
     "RespReader",
+    "encode_args",
     "encode_command",
     "hiredis_available",
     "make_reader",
@@ -61,10 +65,33 @@ class Reader(Protocol):
 def encode_command(args: Sequence[Arg]) -> bytes:
     """One command as a RESP2 array of bulk strings. ``str`` is sent as UTF-8, ``int`` in
     decimal; anything else (``float`` included: Redis wants exact decimal text) is a TypeError."""
-    parts = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n" % len(args) + encode_args(args)
+
+
+def encode_args(args: Sequence[Arg]) -> bytes:
+    """Arguments as consecutive RESP2 bulk strings (a command's body without its ``*N``
+    header), to splice into a command later (:class:`Encoded`)."""
+    parts: list[str] = []
     add = parts.append
     for arg in args:
         kind = type(arg)  # exact types: a bool is not sent as 1, nor a str subclass guessed at
+        if kind is int:
+            text = str(arg)
+        elif kind is str and cast(str, arg).isascii():
+            text = cast(str, arg)
+        else:
+            return _encode_bytes(args)
+        add(f"${len(text)}\r\n{text}\r\n")
+    # All ASCII (the common case: counter keys, numbers, ids): one character is one byte, so
+    # the text is built once and encoded once.
+    return "".join(parts).encode("ascii")
+
+
+def _encode_bytes(args: Sequence[Arg]) -> bytes:
+    parts: list[bytes] = []
+    add = parts.append
+    for arg in args:
+        kind = type(arg)
         if kind is str:
             data = cast(str, arg).encode()
         elif kind is int:
@@ -77,6 +104,19 @@ def encode_command(args: Sequence[Arg]) -> bytes:
         add(data)
         add(b"\r\n")
     return b"".join(parts)
+
+
+@attrs.frozen
+class Encoded:
+    """``count`` arguments already encoded (:func:`encode_args`): a caller that sends the same
+    arguments again and again (a counter's keys) encodes them once."""
+
+    data: bytes
+    count: int
+
+    @classmethod
+    def of(cls, args: Sequence[Arg]) -> Encoded:
+        return cls(encode_args(args), len(args))
 
 
 class _NeedData(Exception):

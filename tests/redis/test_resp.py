@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 
 from gomodel.errors import RedisProtocolError, RedisReplyError
-from gomodel.redis.resp import Reader, Reply, encode_command, make_reader
+from gomodel.redis.resp import Encoded, Reader, Reply, encode_args, encode_command, make_reader
 
 PARSERS: list[Literal["hiredis", "python"]] = ["hiredis", "python"]
 
@@ -116,3 +116,17 @@ def test_encoded_commands_read_back() -> None:
     reader = make_reader("python")
     reader.feed(encode_command(["EVALSHA", "abc", 1, "key", -5]))
     assert reader.gets() == [b"EVALSHA", b"abc", b"1", b"key", b"-5"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["EVALSHA", "k:h/a", 0, -7, 2**51], ["é", 1], [b"\x00\r\n", "x"], ["k", 1, b"v", "ü"], []],
+    ids=["ascii", "utf-8", "bytes", "mixed", "empty"],
+)
+def test_encoded_arguments_splice_into_the_same_command(args: list[str | int | bytes]) -> None:
+    """Arguments encoded ahead (the limit store's cached keys) give the bytes the whole command
+    would have: ASCII text and numbers, UTF-8, raw bytes, and a mix."""
+    head, tail = args[:1], args[1:]
+    spliced = b"*%d\r\n" % len(args) + encode_args(head) + Encoded.of(tail).data
+    assert spliced == encode_command(args)
+    assert Encoded.of(tail).count == len(tail)
