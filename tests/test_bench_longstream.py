@@ -92,7 +92,7 @@ def test_report_rows_and_growth() -> None:
     results = _results(_cell(1000, 50.0, [80.0, 82.0], reset=2))
     results.charts_note = "matplotlib is not installed"
     table = "\n".join(long_streams(results))
-    assert "| gomodel | 1,000 | 40 | over 1 s | 2 |" in table
+    assert "| gomodel | 1,000 | 20 | over 1 s | 2 |" in table
     assert "+2.0" in table  # the second run's addition
     assert "**998/1000; 0 / 2**" in table  # resets stand out
     growth = "\n".join(cost_growth(results))
