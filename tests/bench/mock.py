@@ -37,6 +37,7 @@ def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
     build_dir.mkdir(parents=True, exist_ok=True)
     partial = build_dir / f"mockd.{os.getpid()}"
     args = [compiler, "-O2", "-Wall", "-Wextra", "-o", str(partial), str(SOURCE)]
+    args += ["-lssl", "-lcrypto"]  # --tls (OpenSSL's headers: apt-get install libssl-dev)
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BuildError(f"compiling {SOURCE.name} failed:\n{done.stderr}")
@@ -45,14 +46,20 @@ def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
 
 
 @contextmanager
-def mock_provider(workdir: Path | None = None) -> Iterator[str]:
-    """Run ``mockd`` on a free loopback port; yields its root URL ``http://127.0.0.1:<port>``."""
+def mock_provider(
+    workdir: Path | None = None, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
+    """Run ``mockd`` on a free loopback port; yields its root URL ``http://127.0.0.1:<port>``.
+
+    ``tls``: (certificate chain, key) PEM files; the mock then speaks only TLS and the URL is
+    ``https://``."""
     binary = build_mockd()
     with tempfile.TemporaryDirectory(prefix="mockd-", dir=workdir) as payload_dir:
         write_payloads(Path(payload_dir))
-        process = subprocess.Popen(
-            [str(binary), "0", payload_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        args = [str(binary), "0", payload_dir]
+        if tls is not None:
+            args += ["--tls", str(tls[0]), str(tls[1])]
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             assert process.stdout is not None
             line = process.stdout.readline().strip()
@@ -60,7 +67,7 @@ def mock_provider(workdir: Path | None = None) -> Iterator[str]:
                 process.wait(timeout=5)
                 stderr = process.stderr.read().decode() if process.stderr else ""
                 raise RuntimeError(f"mockd did not start: {stderr.strip() or line!r}")
-            yield f"http://127.0.0.1:{int(line)}"
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{int(line)}"
         finally:
             process.kill()
             process.wait()
