@@ -33,7 +33,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Smoke:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-4000:]}"
@@ -114,3 +114,27 @@ def test_markdown_report(smoke: Smoke) -> None:
     assert "## Targets" in report
     assert "added TTFB over direct" in report and "RSS <=" in report and "startup <" in report
     assert "fast-path Messages >= 1.3x translated Messages throughput" in report
+
+
+def test_tls_upstream_measured_with_reused_connections(smoke: Smoke) -> None:
+    """Both sides of every TLS cell measured without errors; the TLS gateway opened each
+    upstream connection once (one handshake per connection, at most one per client) and
+    served far more requests than it made handshakes."""
+    results, report = smoke
+    options = results["options"]
+    cells = {(c["workload"], c["concurrency"], c["workers"]): c for c in results["tls"]}
+    for workload in ("chat", "stream"):
+        for concurrency in options["concurrency"]:
+            for workers in options["workers"]:
+                cell = cells[(workload, concurrency, workers)]
+                for side in ("plain", "tls"):
+                    wrk = cell[side]["wrk"]
+                    assert wrk["requests"] > 0, (workload, concurrency, side)
+                    assert not any(wrk["errors"].values()), (workload, side, wrk["errors"])
+                    assert cell[side]["cpu_us_per_request"] > 0
+                tls = cell["tls"]
+                assert tls["upstream_requests"] >= tls["wrk"]["requests"] > 0
+                assert tls["handshakes"] <= concurrency * workers
+                assert tls["handshakes"] * 4 < tls["upstream_requests"]
+                assert cell["plain"]["handshakes"] == 0
+    assert "## TLS upstream" in report and "handshakes / 1,000 req" in report

@@ -7,6 +7,7 @@ from typing import Any
 from tests.bench.results import TARGETS, Cell, Results
 from tests.bench.stats import median, ratio
 from tests.bench.targets import Target, evaluate, workers_label
+from tests.bench.tls import tls_markdown
 from tests.bench.ttfb import TtfbResult
 
 __all__ = ["markdown", "table_rows"]
@@ -289,6 +290,7 @@ def markdown(results: Results) -> str:
         _throughput(results),
         _observability(results),
         _ttfb(results),
+        tls_markdown(results.tls),
         _other(results),
         _soak(results),
         _checks(results),

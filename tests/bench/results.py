@@ -19,6 +19,7 @@ from tests.bench.disconnect import DisconnectResult
 from tests.bench.procs import RssResult
 from tests.bench.servers import REPO, LogSummary
 from tests.bench.soak import SoakResult
+from tests.bench.tls import TlsCell
 from tests.bench.ttfb import TtfbResult
 from tests.bench.verify import Check
 from tests.bench.wrk import WrkResult
@@ -68,6 +69,7 @@ class Results:
     startup_s: dict[str, list[float]] = field(default_factory=dict)  # target -> samples
     disconnect: DisconnectResult | None = None
     soak: SoakResult | None = None
+    tls: list[TlsCell] = field(default_factory=list)  # the TLS upstream workload (tls.py)
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 

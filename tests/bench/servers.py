@@ -248,13 +248,19 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 @contextmanager
 def gateway_server(
-    mock_url: str, workers: int, workdir: Path, target: str = "gomodel"
+    mock_url: str,
+    workers: int,
+    workdir: Path,
+    target: str = "gomodel",
+    *,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """``gomodel serve --workers N`` against the mock; ready once /ready says so and the model
-    catalog lists both benchmark models. ``target`` names a variant of :data:`VARIANTS`."""
+    catalog lists both benchmark models. ``target`` names a variant of :data:`VARIANTS`;
+    ``extra_env`` adds to its environment (the TLS workload's ``SSL_CERT_FILE``)."""
     port = free_port()
     log_path = workdir / f"{target}-w{workers}.log"
-    env = {**gateway_env(mock_url, workdir), **VARIANTS.get(target, {})}
+    env = {**gateway_env(mock_url, workdir), **VARIANTS.get(target, {}), **(extra_env or {})}
     if target != "gomodel":  # a database of its own: the plain run's rows do not slow it
         env["SQLITE_PATH"] = str(workdir / f"{target}.db")
     process = _spawn(gateway_command(port, workers), env, log_path)
