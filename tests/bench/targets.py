@@ -24,6 +24,8 @@ STARTUP_S = 1.0
 HEADROOM = 5.0
 METRICS_RATIO = 0.95
 AUDIT_RATIO = 0.85
+TLS_RATIO = 0.8  # TLS upstream chat throughput over plain
+TLS_HANDSHAKES = 5.0  # per 1,000 requests: connections are reused
 
 
 @dataclass
@@ -189,6 +191,7 @@ def evaluate(results: Results) -> list[Target]:
             deciding=True,
         )
     )
+    targets += _tls_targets(results)
     for workload in results.workloads:
         targets += _per_concurrency(
             results,
@@ -197,5 +200,42 @@ def evaluate(results: Results) -> list[Target]:
             _rps_ratio(results, (workload, "direct"), (workload, "gomodel")),
             HEADROOM,
             "the mock must not be the bottleneck",
+        )
+    return targets
+
+
+def _tls_targets(results: Results) -> list[Target]:
+    """The TLS upstream workload (tests/bench/tls.py): chat keeps most of its plain throughput,
+    and reused connections make handshakes rare."""
+    if not results.tls:
+        return []
+    workers, decide = target_workers(results), deciding_concurrency(results)
+    targets = []
+    for cell in results.tls:
+        if cell.workers != workers:
+            continue
+        where = f"{cell.workload}, c={cell.concurrency}, {workers_label(workers)}"
+        if cell.workload == "chat":
+            targets.append(
+                Target(
+                    f"TLS upstream chat >= {TLS_RATIO:g}x plain chat",
+                    where,
+                    ratio(cell.tls.wrk.rps, cell.plain.wrk.rps),
+                    TLS_RATIO,
+                    "x",
+                    higher_is_better=True,
+                    deciding=cell.concurrency == decide,
+                )
+            )
+        targets.append(
+            Target(
+                f"TLS handshakes <= {TLS_HANDSHAKES:g} per 1,000 requests",
+                where,
+                cell.tls.handshakes_per_1000,
+                TLS_HANDSHAKES,
+                "per 1,000",
+                higher_is_better=False,
+                deciding=cell.concurrency == decide,
+            )
         )
     return targets
