@@ -205,9 +205,33 @@ class TLSConnection:
         return b"".join(parts)
 
     def peer_closed(self) -> bool:
-        if self._in.pending or self._obj.pending() or self._eof:
+        """While idle: did the peer hang up or send data? A readable socket may hold only
+        session tickets (TLS 1.3 sends them after the handshake, and a server may send them
+        late); those are taken in without counting as data, or every connection would be
+        used once."""
+        if self._eof or self._closed or self._broken or self._obj.pending():
             return True
-        return bool(self._poller.poll(0))
+        if not self._poller.poll(0) and not self._in.pending:
+            return False
+        try:
+            data = os.read(self._fd, _READ_SIZE)
+        except BlockingIOError:
+            data = None
+        except OSError:
+            return True
+        if data == b"":
+            self._eof = True
+            return True
+        if data:
+            self._boundary.feed(data)
+            self._in.write(data)
+        try:
+            self._obj.read(1)  # data, or b"" for close_notify: either way not reusable
+        except ssl.SSLWantReadError:
+            return False  # only handshake messages (or part of a record)
+        except ssl.SSLError:
+            return True
+        return True
 
     def close(self) -> None:
         self._closed = True

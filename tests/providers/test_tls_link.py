@@ -4,6 +4,7 @@ a graceful close, SNI and host name checks, failed handshakes)."""
 
 from __future__ import annotations
 
+import select
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -317,3 +318,36 @@ async def test_handshake_failures_raise_why(
             await _connect(await _serve(nursery, tls), untrusted)
         with pytest.raises(ssl.SSLError):
             await _connect(await _serve(nursery, hang_up), _client_context(ca))
+
+
+async def test_session_tickets_while_idle_are_not_a_hang_up(
+    nursery: trio.Nursery, ca: trustme.CA, server_context: ssl.SSLContext
+) -> None:
+    """TLS 1.3 servers send session tickets after the handshake: an idle connection whose
+    socket holds only those stays reusable; one with data or a close does not."""
+    handshaken, answer = trio.Event(), trio.Event()
+
+    async def handler(raw: trio.SocketStream) -> None:
+        server = _RawTLSServer(raw, server_context)
+        await server.handshake()  # its last flight holds the tickets
+        handshaken.set()
+        await answer.wait()
+        await raw.send_all(server.encrypt(b"unasked"))
+        await trio.sleep_forever()
+
+    port = await _serve(nursery, handler)
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    connection = TLSConnection(stream.socket, _client_context(ca), "localhost")
+    _opened.append(connection)
+    with trio.fail_after(30):
+        await connection.handshake()
+        await handshaken.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        poller = select.poll()
+        poller.register(stream.socket.fileno(), select.POLLIN)
+        assert poller.poll(0)  # the tickets are there to read
+        assert not connection.peer_closed()
+        answer.set()
+        await trio.testing.wait_all_tasks_blocked()
+        while not connection.peer_closed():  # noqa: ASYNC110 (loopback: the bytes are on their way)
+            await trio.sleep(0.001)
