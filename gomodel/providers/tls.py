@@ -3,8 +3,8 @@ a :class:`~gomodel.providers.links.Link` for ``https``.
 
 ``trio.SSLStream`` costs more than the encryption itself on a relay's small messages: every
 ``send_all`` and ``receive_some`` takes two locks, goes through a retry loop that checkpoints,
-and moves data between the BIOs and the socket in several trips (doubling the CPU a request costs
-over plain TCP, docs/decisions.md "TLS upstream"). Here:
+and moves data between the BIOs and the socket in several trips (TLS added a fifth to a third
+to a request's CPU in the gateway; docs/decisions.md §21). Here:
 
 * ``send_all`` encrypts the whole request and hands the ciphertext to the kernel in one write; a
   request the kernel takes at once returns without yielding, as on plain TCP;
@@ -17,7 +17,8 @@ the context (SNI sent for names); a handshake failure raises the ``ssl.SSLError`
 the peer hanging up without ``close_notify`` between records is an end of stream (HTTP framing
 tells a cut body), in the middle of a record it is :class:`trio.BrokenResourceError`; a send
 cancelled halfway leaves the link broken (a torn record cannot be resumed), a cancelled receive
-consumes nothing; ``aclose`` sends ``close_notify`` without waiting for the peer's.
+consumes nothing; ``aclose`` sends ``close_notify`` without waiting for the peer's; session
+tickets that arrive while the connection is idle do not make it look closed.
 """
 
 from __future__ import annotations
