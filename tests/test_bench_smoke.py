@@ -189,3 +189,27 @@ def test_long_streams_in_report(smoke: Smoke) -> None:
         assert "![r-length.png](r-length.png)" in report
     else:
         assert "matplotlib" in results["charts_note"] and "matplotlib" in report
+
+
+def test_tls_upstream_measured_with_reused_connections(smoke: Smoke) -> None:
+    """Both sides of every TLS cell measured without errors; the TLS gateway opened each
+    upstream connection once (one handshake per connection, at most one per client) and
+    served far more requests than it made handshakes."""
+    results, report = smoke
+    options = results["options"]
+    cells = {(c["workload"], c["concurrency"], c["workers"]): c for c in results["tls"]}
+    for workload in ("chat", "stream"):
+        for concurrency in options["concurrency"]:
+            for workers in options["workers"]:
+                cell = cells[(workload, concurrency, workers)]
+                for side in ("plain", "tls"):
+                    wrk = cell[side]["wrk"]
+                    assert wrk["requests"] > 0, (workload, concurrency, side)
+                    assert not any(wrk["errors"].values()), (workload, side, wrk["errors"])
+                    assert cell[side]["cpu_us_per_request"] > 0
+                tls = cell["tls"]
+                assert tls["upstream_requests"] >= tls["wrk"]["requests"] > 0
+                assert tls["handshakes"] <= concurrency * workers
+                assert tls["handshakes"] * 4 < tls["upstream_requests"]
+                assert cell["plain"]["handshakes"] == 0
+    assert "## TLS upstream" in report and "handshakes / 1,000 req" in report

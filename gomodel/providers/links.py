@@ -2,7 +2,8 @@
 :class:`Connector`.
 
 The default connector opens TCP (with TLS for ``https``). On plain TCP the link reads and writes
-the file descriptor directly; TLS and the tests' in-memory streams go through trio streams
+the file descriptor directly; TLS goes through an ``ssl.SSLObject`` on the same descriptor
+(:mod:`gomodel.providers.tls`); the tests' in-memory streams through trio streams
 (:func:`stream_link`).
 """
 
@@ -18,6 +19,8 @@ from typing import Protocol
 import attrs
 import httpx
 import trio
+
+from gomodel.providers.tls import TLSConnection
 
 __all__ = ["Connector", "Link", "stream_link", "tcp_connector"]
 
@@ -127,20 +130,17 @@ class _TCPConnector:
         sock = stream.socket
         if self._ssl_context is None:  # loading the CA bundle costs ms: only when needed
             self._ssl_context = httpx.create_ssl_context()
-        tls_stream = trio.SSLStream(
-            stream, self._ssl_context, server_hostname=host, https_compatible=True
-        )
+        conn = TLSConnection(sock, self._ssl_context, host)
         try:
-            await tls_stream.do_handshake()
+            await conn.handshake()
         except BaseException:
             sock.close()
             raise
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        return stream_link(tls_stream, lambda: bool(poller.poll(0)), sock.close)
+        return Link(conn.send_all, conn.receive, conn.peer_closed, conn.close, aclose=conn.aclose)
 
 
 def tcp_connector(ssl_context: ssl.SSLContext | None = None) -> Connector:
-    """TCP, with TLS for ``https`` (verified against ``ssl_context``, by default certifi's CA
-    bundle as httpx uses, loaded at the first TLS connection)."""
+    """TCP, with TLS for ``https`` (verified against ``ssl_context``; by default httpx's:
+    the file ``SSL_CERT_FILE`` names, else the directory ``SSL_CERT_DIR`` names, else
+    certifi's CA bundle; loaded at the first TLS connection)."""
     return _TCPConnector(ssl_context)

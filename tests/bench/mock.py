@@ -29,7 +29,8 @@ class BuildError(RuntimeError):
 def build(name: str, build_dir: Path = BUILD_DIR) -> Path:
     """The compiled ``tests/bench/<name>.c``, rebuilt when the source is newer than the binary.
 
-    The bench's C programs (``mockd``, ``pacerd``, ``streamload``) are one file each, libc only.
+    The bench's C programs (``mockd``, ``pacerd``, ``streamload``) are one file each, libc only
+    (``mockd`` also links OpenSSL for ``--tls``).
     """
     source = HERE / f"{name}.c"
     binary = build_dir / name
@@ -41,6 +42,8 @@ def build(name: str, build_dir: Path = BUILD_DIR) -> Path:
     build_dir.mkdir(parents=True, exist_ok=True)
     partial = build_dir / f"{name}.{os.getpid()}"
     args = [compiler, "-O2", "-Wall", "-Wextra", "-o", str(partial), str(source)]
+    if name == "mockd":  # --tls (OpenSSL's headers: apt-get install libssl-dev)
+        args += ["-lssl", "-lcrypto"]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BuildError(f"compiling {source.name} failed:\n{done.stderr}")
@@ -54,14 +57,20 @@ def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
 
 
 @contextmanager
-def mock_provider(workdir: Path | None = None) -> Iterator[str]:
-    """Run ``mockd`` on a free loopback port; yields its root URL ``http://127.0.0.1:<port>``."""
+def mock_provider(
+    workdir: Path | None = None, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
+    """Run ``mockd`` on a free loopback port; yields its root URL ``http://127.0.0.1:<port>``.
+
+    ``tls``: (certificate chain, key) PEM files; the mock then speaks only TLS and the URL is
+    ``https://``."""
     binary = build_mockd()
     with tempfile.TemporaryDirectory(prefix="mockd-", dir=workdir) as payload_dir:
         write_payloads(Path(payload_dir))
-        process = subprocess.Popen(
-            [str(binary), "0", payload_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        args = [str(binary), "0", payload_dir]
+        if tls is not None:
+            args += ["--tls", str(tls[0]), str(tls[1])]
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             assert process.stdout is not None
             line = process.stdout.readline().strip()
@@ -69,7 +78,7 @@ def mock_provider(workdir: Path | None = None) -> Iterator[str]:
                 process.wait(timeout=5)
                 stderr = process.stderr.read().decode() if process.stderr else ""
                 raise RuntimeError(f"mockd did not start: {stderr.strip() or line!r}")
-            yield f"http://127.0.0.1:{int(line)}"
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{int(line)}"
         finally:
             process.kill()
             process.wait()

@@ -1,8 +1,13 @@
 /*
  * mockd: the benchmark's mock LLM provider. One thread, epoll, non-blocking sockets, keep-alive,
- * TCP_NODELAY, libc only. It must never be the bottleneck of a gateway benchmark.
+ * TCP_NODELAY, libc (and OpenSSL for --tls) only. It must never be the bottleneck of a gateway
+ * benchmark.
  *
- *   mockd PORT DIR      (PORT 0: any free port; the bound port is printed on stdout)
+ *   mockd PORT DIR [--tls CERT KEY]   (PORT 0: any free port; the bound port is printed on stdout)
+ *
+ * With --tls every connection is TLS (CERT: a PEM chain, KEY: its PEM key), through the same
+ * loop with non-blocking SSL_read/SSL_write; keep-alive and pipelining work as in plain mode, and
+ * the session cache lets a client resume. Plain mode never touches OpenSSL.
  *
  * DIR holds the bodies written by tests/bench/payloads.py; every response is built once at start
  * (status line, headers, body) and answered with one write:
@@ -15,6 +20,10 @@
  *   POST .../responses              responses.json, or responses_stream.sse
  *   POST .../failing/...            503 with an OpenAI error body (a deployment that is down:
  *                                   the failover workload's first target)
+ *   GET  /_mockd/stats              {"connections":N,"tls_handshakes":N,"tls_resumed":N,
+ *                                   "requests":N}: counts since start (the stats requests
+ *                                   themselves not counted), so a harness can tell how often a
+ *                                   client reconnected or renegotiated
  *   anything else                   404 not_found.json
  *
  * A .sse file holds SSE events separated by blank lines; each event becomes one HTTP chunk of a
@@ -35,6 +44,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define MAX_REQUEST (8 << 20)
 #define READ_SIZE 65536
 
@@ -46,8 +58,14 @@ typedef struct {
 enum {
     R_OPENAI_MODELS, R_ANTHROPIC_MODELS, R_HEALTH, R_CHAT, R_CHAT_STREAM, R_MESSAGES,
     R_MESSAGES_STREAM, R_RESPONSES, R_RESPONSES_STREAM, R_NOT_FOUND, R_BAD_REQUEST, R_FAILING,
-    R_COUNT
+    R_COUNT, R_STATS /* built when asked, not from `responses` */
 };
+
+static struct {
+    unsigned long long connections, handshakes, resumed, requests;
+} stats;
+
+static SSL_CTX *tls_ctx; /* NULL: plain TCP */
 
 static Buf responses[R_COUNT];
 static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -62,6 +80,9 @@ typedef struct {
     size_t scratch_cap;
     int continued; /* 100 Continue already sent for the request at the head of `in` */
     int closing;   /* close once `out` is written */
+    SSL *ssl;      /* NULL in plain mode */
+    int handshaken;
+    int events;    /* what epoll waits for (TLS connections) */
 } Conn;
 
 static Conn **conns;
@@ -167,6 +188,7 @@ static int route(const char *method, size_t mlen, const char *path, size_t plen,
     if (q) plen = (size_t)(q - path);
     while (plen > 1 && path[plen - 1] == '/') plen--;
     if (mlen == 3 && memcmp(method, "GET", 3) == 0) {
+        if (plen == 13 && memcmp(path, "/_mockd/stats", 13) == 0) return R_STATS;
         if (ends_with(path, plen, "/anthropic/v1/models")) return R_ANTHROPIC_MODELS;
         if (ends_with(path, plen, "/models")) return R_OPENAI_MODELS;
         return R_HEALTH;
@@ -187,6 +209,20 @@ static void queue(Conn *c, const char *data, size_t len) {
     if (c->out_len + len > c->out_cap) c->out = xrealloc(c->out, c->out_cap = (c->out_len + len) * 2);
     memcpy(c->out + c->out_len, data, len);
     c->out_len += len;
+}
+
+static void queue_stats(Conn *c) {
+    char body[256], head[256];
+    int blen = snprintf(body, sizeof body,
+                        "{\"connections\":%llu,\"tls_handshakes\":%llu,\"tls_resumed\":%llu,"
+                        "\"requests\":%llu}",
+                        stats.connections, stats.handshakes, stats.resumed, stats.requests);
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                        "content-length: %d\r\nconnection: keep-alive\r\n\r\n",
+                        blen);
+    queue(c, head, (size_t)hlen);
+    queue(c, body, (size_t)blen);
 }
 
 /* The value of header `name` within [start, end), or NULL; *vlen receives its trimmed length. */
@@ -295,7 +331,12 @@ static int process(Conn *c) {
             consumed = (size_t)(body_start - start) + blen;
         }
         int idx = route(start, (size_t)(sp1 - start), sp1 + 1, (size_t)(sp2 - sp1 - 1), body, blen);
-        queue(c, responses[idx].data, responses[idx].len);
+        if (idx == R_STATS) {
+            queue_stats(c);
+        } else {
+            stats.requests++;
+            queue(c, responses[idx].data, responses[idx].len);
+        }
         v = header(hstart, hend + 2, "connection", &vlen);
         if ((v && has_token(v, vlen, "close")) || memcmp(sp2 + 1, "HTTP/1.0", 8) == 0)
             c->closing = 1;
@@ -319,6 +360,11 @@ static int process(Conn *c) {
 
 static void close_conn(int epfd, Conn *c) {
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        if (c->handshaken) SSL_shutdown(c->ssl); /* close_notify, best effort: never waits */
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     close(c->fd);
     conns[c->fd] = NULL;
     free(c->in);
@@ -345,6 +391,60 @@ static int flush(Conn *c) {
 static void set_events(int epfd, Conn *c, int want_write) {
     struct epoll_event ev = {.events = want_write ? EPOLLOUT : EPOLLIN, .data.fd = c->fd};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* TLS: what an SSL_* call that returned `rc` asks for: 0 to wait (epoll set accordingly), -1 to
+ * close. */
+static int tls_wait(int epfd, Conn *c, int rc) {
+    int want;
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ: want = EPOLLIN; break;
+    case SSL_ERROR_WANT_WRITE: want = EPOLLOUT; break;
+    default: return -1; /* close_notify, a reset, a bad record */
+    }
+    if (want != c->events) {
+        struct epoll_event ev = {.events = (uint32_t)want, .data.fd = c->fd};
+        epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        c->events = want;
+    }
+    return 0;
+}
+
+/*
+ * TLS: one pass over a connection on any event: finish the handshake, write what is queued, then
+ * read every record OpenSSL can give (epoll cannot see records OpenSSL already holds) and answer.
+ * Like plain mode, nothing is read while answers are waiting to be written. Returns -1 to close.
+ */
+static int tls_drive(int epfd, Conn *c) {
+    if (!c->handshaken) {
+        int rc = SSL_do_handshake(c->ssl);
+        if (rc != 1) return tls_wait(epfd, c, rc);
+        c->handshaken = 1;
+        stats.handshakes++;
+        if (SSL_session_reused(c->ssl)) stats.resumed++;
+    }
+    for (;;) {
+        while (c->out_off < c->out_len) {
+            int n = SSL_write(c->ssl, c->out + c->out_off, (int)(c->out_len - c->out_off));
+            if (n <= 0) return tls_wait(epfd, c, n);
+            c->out_off += (size_t)n;
+        }
+        c->out_off = c->out_len = 0;
+        if (c->closing) return -1;
+        if (c->in_cap - c->in_len < READ_SIZE)
+            c->in = xrealloc(c->in, c->in_cap = c->in_len + READ_SIZE * 2);
+        int n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
+        if (n <= 0) {
+            if (c->in_len) { /* answer what arrived before waiting for more */
+                if (process(c) < 0) return -1;
+                if (c->out_len) continue;
+            }
+            return tls_wait(epfd, c, n);
+        }
+        c->in_len += (size_t)n;
+        if (c->in_len > MAX_REQUEST + 65536) return -1;
+        if (!SSL_pending(c->ssl) && process(c) < 0) return -1;
+    }
 }
 
 /* Read, answer, write; returns -1 to close. */
@@ -394,17 +494,39 @@ static void on_accept(int epfd, int lfd) {
         Conn *c = calloc(1, sizeof *c);
         if (!c) die("calloc");
         c->fd = fd;
+        c->events = EPOLLIN;
+        stats.connections++;
+        if (tls_ctx) {
+            c->ssl = SSL_new(tls_ctx);
+            if (!c->ssl || !SSL_set_fd(c->ssl, fd)) die("SSL_new");
+            SSL_set_accept_state(c->ssl);
+        }
         conns[fd] = c;
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) close_conn(epfd, c);
     }
 }
 
+static void tls_setup(const char *cert, const char *key) {
+    tls_ctx = SSL_CTX_new(TLS_server_method());
+    if (!tls_ctx) die("SSL_CTX_new");
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_SERVER);
+    if (SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls_ctx) != 1) {
+        ERR_print_errors_fp(stderr);
+        exit(1);
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s PORT DIR\n", argv[0]);
+    if (!(argc == 3 || (argc == 6 && strcmp(argv[3], "--tls") == 0))) {
+        fprintf(stderr, "usage: %s PORT DIR [--tls CERT KEY]\n", argv[0]);
         return 2;
     }
+    if (argc == 6) tls_setup(argv[4], argv[5]);
     signal(SIGPIPE, SIG_IGN);
     load(argv[2]);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -441,6 +563,7 @@ int main(int argc, char **argv) {
             if (!c) continue;
             int rc = 0;
             if (events[i].events & (EPOLLERR | EPOLLHUP)) rc = -1;
+            else if (c->ssl) rc = tls_drive(epfd, c);
             else if (events[i].events & EPOLLOUT) rc = on_writable(epfd, c);
             else if (events[i].events & EPOLLIN) rc = on_readable(epfd, c);
             if (rc < 0) close_conn(epfd, c);

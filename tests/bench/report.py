@@ -8,6 +8,7 @@ from tests.bench.longstream_report import cost_growth, long_streams
 from tests.bench.results import TARGETS, Cell, Results
 from tests.bench.stats import median, ratio
 from tests.bench.targets import Target, evaluate, workers_label
+from tests.bench.tls import tls_markdown
 from tests.bench.ttfb import TtfbResult
 
 __all__ = ["markdown", "table_rows"]
@@ -362,6 +363,7 @@ def markdown(results: Results) -> str:
         _observability(results),
         _control(results),
         _ttfb(results),
+        tls_markdown(results.tls),
         _other(results),
         _soak(results),
         long_streams(results),

@@ -21,6 +21,7 @@ from tests.bench.longstream import LongStreamResult
 from tests.bench.procs import RssResult
 from tests.bench.servers import REPO, LogSummary
 from tests.bench.soak import SoakResult
+from tests.bench.tls import TlsCell
 from tests.bench.ttfb import TtfbResult
 from tests.bench.verify import Check
 from tests.bench.wrk import WrkResult
@@ -81,6 +82,7 @@ class Results:
     charts: list[str] = field(default_factory=list)  # PNG file names beside the report
     charts_note: str = ""  # why there are none
     control: list[ControlCheck] = field(default_factory=list)  # tests/bench/control.py
+    tls: list[TlsCell] = field(default_factory=list)  # the TLS upstream workload (tls.py)
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 

@@ -2,10 +2,10 @@
 
 mock -> direct runs -> gomodel (each worker count; then chat with metrics on, and with the
 audit log on; then chat and stream with the control plane on, tests/bench/control.py)
--> hello (each) -> LiteLLM (each, if asked)
--> start-up times -> the in-process disconnect measurement -> the soak (its own gateway and
-mock, tests/bench/soak.py) -> the long streams (pacerd and a fresh gateway per N,
-tests/bench/longstream.py). Each server is started once per
+-> hello (each) -> LiteLLM (each, if asked) -> TLS upstream (a plain and a TLS gateway side by
+side per worker count, tests/bench/tls.py) -> start-up times -> the in-process disconnect
+measurement -> the soak (its own gateway and mock, tests/bench/soak.py) -> the long streams
+(pacerd and a fresh gateway per N, tests/bench/longstream.py). Each server is started once per
 worker count, verified, measured (wrk per workload and concurrency, RSS sampled during the
 highest concurrency, then TTFB for streams) and stopped before the next one starts.
 """
@@ -49,6 +49,7 @@ from tests.bench.servers import (
 from tests.bench.soak import run_soak
 from tests.bench.startup import measure_startup
 from tests.bench.targets import workers_label
+from tests.bench.tls import run_tls
 from tests.bench.ttfb import measure_ttfb
 from tests.bench.verify import BenchError, check_workload
 from tests.bench.workloads import GATEWAY_ONLY, WORKLOADS, Workload
@@ -311,7 +312,25 @@ def _all(results: Results, plan: Plan, mock_url: str) -> None:
                 run.notes.append(f"failed, not measured further: {exc}")
                 if run not in results.servers:
                     results.servers.append(run)
+    _tls(results, plan, mock_url)
     _startup(results, plan, mock_url)
+
+
+def _tls(results: Results, plan: Plan, mock_url: str) -> None:
+    """The TLS upstream workload (tests/bench/tls.py); its TLS side also as gomodel-tls cells."""
+    results.tls = run_tls(
+        mock_url,
+        plan.workdir,
+        workers=plan.workers,
+        concurrency=plan.concurrency,
+        workloads=plan.workloads,
+        duration=plan.duration,
+        warmup=plan.warmup,
+        say=say,
+    )
+    for cell in results.tls:
+        tls = Cell(cell.workload, cell.concurrency, "gomodel-tls", cell.workers, cell.tls.wrk)
+        results.cells.append(tls)
 
 
 def run(results: Results, plan: Plan) -> None:

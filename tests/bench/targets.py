@@ -42,6 +42,8 @@ SECOND_RUN_ADDS = 0.02  # of the rest figure: "adds nothing", allowing for the s
 LIMITS_RATIO = 0.85  # issue 14: a managed key, a budget and rate limits on Redis
 FULL_RATIO = 0.8  # issue 18: all a production deployment turns on
 FULL_ADDED_P50_MS = 0.3
+TLS_RATIO = 0.8  # TLS upstream chat throughput over plain
+TLS_HANDSHAKES = 1.0  # per client connection and measured run: set up once, then reused
 
 
 @dataclass
@@ -297,6 +299,7 @@ def evaluate(results: Results) -> list[Target]:
     )
     targets += _long_stream_targets(results)
     targets += control_targets(results)
+    targets += _tls_targets(results)
     for workload in results.workloads:
         targets += _per_concurrency(
             results,
@@ -359,6 +362,46 @@ def control_targets(results: Results) -> list[Target]:
                 higher_is_better=False,
                 deciding=True,
                 note=why,
+            )
+        )
+    return targets
+
+
+def _tls_targets(results: Results) -> list[Target]:
+    """The TLS upstream workload (tests/bench/tls.py): chat keeps most of its plain throughput,
+    and reused connections make handshakes rare."""
+    if not results.tls:
+        return []
+    workers, decide = target_workers(results), deciding_concurrency(results)
+    targets = []
+    for cell in results.tls:
+        if cell.workers != workers:
+            continue
+        where = f"{cell.workload}, c={cell.concurrency}, {workers_label(workers)}"
+        if cell.workload == "chat":
+            targets.append(
+                Target(
+                    f"TLS upstream chat >= {TLS_RATIO:g}x plain chat",
+                    where,
+                    ratio(cell.tls.wrk.rps, cell.plain.wrk.rps),
+                    TLS_RATIO,
+                    "x",
+                    higher_is_better=True,
+                    deciding=cell.concurrency == decide,
+                )
+            )
+        # wrk ending a run closes the upstream connections of the requests in flight (closing
+        # is the gateway's stop signal), so the next run opens up to c again: reuse means no
+        # more than that, whatever the run's length.
+        targets.append(
+            Target(
+                f"TLS handshakes <= {TLS_HANDSHAKES:g} per client connection",
+                where,
+                cell.tls.handshakes / cell.concurrency,
+                TLS_HANDSHAKES,
+                "per conn",
+                higher_is_better=False,
+                deciding=cell.concurrency == decide,
             )
         )
     return targets

@@ -1,11 +1,13 @@
 """The transport over TLS, as every hosted provider is reached: verified handshake, the
-connection kept alive and reused, a server's hang-up noticed, an untrusted certificate refused."""
+connection kept alive and reused, a server's hang-up noticed, an untrusted certificate refused;
+and the whole gateway trusting a private CA through SSL_CERT_FILE."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +16,8 @@ import trustme
 
 from gomodel.providers.links import tcp_connector
 from gomodel.providers.transport import UpstreamTransport
+from gomodel.testing import MockUpstream
+from tests.app.gateway import ONE_ATTEMPT, Gateway, start_gateway
 
 BODY = b'{"object":"list","data":[]}'
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
@@ -95,3 +99,58 @@ async def test_untrusted_certificate_is_a_connect_error(nursery: trio.Nursery) -
     async with _client(other)() as client:
         with trio.fail_after(30), pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY"):
             await client.get(f"https://localhost:{port}/v1/models")
+
+
+async def _tls_gateway(nursery: trio.Nursery, tmp_path: Path, ca: trustme.CA) -> Gateway:
+    """The whole gateway in front of an in-process mock provider served over TLS for
+    "localhost", its certificate issued by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    mock = MockUpstream(models=("gpt-4o-mini",))
+    [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener.socket.getsockname()[1]
+    tls_listener = trio.SSLListener(listener, context, https_compatible=True)
+    nursery.start_soon(trio.serve_listeners, mock.serve_connection, [tls_listener])
+    provider = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"https://localhost:{port}/v1"}
+    return await start_gateway(nursery, tmp_path, {**ONE_ATTEMPT, **provider}, mock=mock)
+
+
+CHAT = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_gateway_trusts_a_private_ca_from_ssl_cert_file(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/deployment.md: SSL_CERT_FILE names the CA bundle the gateway verifies providers
+    against (instead of certifi's), so a provider behind a private CA is reachable."""
+    private = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    private.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    gateway = await _tls_gateway(nursery, tmp_path, private)
+    async with gateway.http() as client:
+        with trio.fail_after(30):
+            response = await client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"]
+    nursery.cancel_scope.cancel()
+
+
+async def test_gateway_without_the_ca_answers_a_clear_error(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the CA the handshake is refused: the client gets an OpenAI-style error naming
+    the certificate check, not a 500 with a traceback."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    gateway = await _tls_gateway(nursery, tmp_path, trustme.CA())
+    async with gateway.http() as client:
+        with trio.fail_after(30):
+            response = await client.post("/chat/completions", json=CHAT)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "upstream_unreachable"
+    assert "CERTIFICATE_VERIFY_FAILED" in error["message"]
+    assert "Traceback" not in response.text
+    nursery.cancel_scope.cancel()
