@@ -107,11 +107,10 @@ class Provider:
         """Any request to the provider, headers as given (plus a user agent if none).
 
         The same request ``httpx.Request(method, url, headers=..., content=body)`` builds (its
-        ``Host`` and ``Content-Length`` in the same places), built
-        through httpx's ``stream=`` form, which takes the headers as they are: the ``content=``
-        form normalises the headers twice and encodes the body through its generic content
-        encoder, about 60 µs a request on the development machine against 12
-        (docs/benchmarks.md).
+        ``Host`` and ``Content-Length`` in the same places), built through httpx's ``stream=``
+        form, which takes the headers as they are: the ``content=`` form normalises the headers
+        twice and encodes the body through its generic content encoder (73 µs a request
+        against 12 on the shared development machine; docs/benchmarks.md).
         """
         parsed = self._urls.get(url)
         if parsed is None:
