@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import numbers
 import re
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -76,9 +77,24 @@ def _cap(text: str, limit: int) -> str:
     return f"{text[:limit]}...[{len(text) - limit} more chars]"
 
 
+def _plain(text: str) -> bool:
+    """Printable ASCII without a backslash: nothing to escape. Checked in C, it spares the
+    regex pass for nearly every value of a request line (docs/benchmarks.md)."""
+    return text.isascii() and text.isprintable() and "\\" not in text
+
+
 def escape_value(text: str) -> str:
     """One value as it appears in a log line: capped, ``\\`` doubled, controls escaped."""
+    if len(text) <= MAX_VALUE_CHARS and _plain(text):
+        return text
     return _UNSAFE_VALUE.sub(_escape_char, _cap(text, MAX_VALUE_CHARS))
+
+
+def _escape_text(text: str) -> str:
+    """A whole message or line: controls escaped (``\\`` is left as it is)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _UNSAFE_TEXT.sub(_escape_char, text)
 
 
 class _Shown:
@@ -129,14 +145,33 @@ def render_message(record: logging.LogRecord) -> str:
             message = message % _ShownMapping(args)
         else:
             message = message % tuple(map(_shown, args if isinstance(args, tuple) else (args,)))
-    return _UNSAFE_TEXT.sub(_escape_char, _cap(message, MAX_MESSAGE_CHARS))
+    return _escape_text(_cap(message, MAX_MESSAGE_CHARS))
 
 
 def _escape_block(text: str) -> str:
     return _UNSAFE_BLOCK.sub(_escape_char, text)
 
 
-class TextFormatter(logging.Formatter):
+class _SecondStamps(logging.Formatter):
+    """The stdlib's default time stamp (``2026-12-03 10:48:06,123``), its date and time part
+    rendered once a second rather than once a record: ``localtime`` and ``strftime`` were a
+    tenth of the request line's cost (docs/benchmarks.md)."""
+
+    _stamp: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        seen, stamp = self._stamp
+        if second != seen:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._stamp = (second, stamp)
+        msec_format = self.default_msec_format
+        return stamp if msec_format is None else msec_format % (stamp, record.msecs)
+
+
+class TextFormatter(_SecondStamps):
     """``time LEVEL logger: message``, one line per record; tracebacks on ``  | `` lines."""
 
     def __init__(self, fmt: str = _TEXT, datefmt: str | None = None) -> None:
@@ -146,14 +181,14 @@ class TextFormatter(logging.Formatter):
         record.message = render_message(record)
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
-        line = _UNSAFE_TEXT.sub(_escape_char, self.formatMessage(record))
+        line = _escape_text(self.formatMessage(record))
         extra = _details(self, record)
         if extra:
             line += "".join(f"\n  | {part}" for part in _escape_block(extra).splitlines())
         return line
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_SecondStamps):
     """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` [, ``exception``]."""
 
     def format(self, record: logging.LogRecord) -> str:

@@ -198,3 +198,15 @@ async def test_gateway_request_lines_not_forged(
     assert r"model=x\nrequest_id=forged status=200" in messages[0]
     assert all("\n" not in message for message in messages)
     assert MASTER_KEY not in captured["text"].getvalue()
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(), JsonFormatter()])
+def test_time_stamps_are_the_stdlib_ones(formatter: logging.Formatter) -> None:
+    """The date and time part is rendered once a second: records within a second, in the next
+    one and back again get exactly the stdlib's stamp."""
+    stdlib = logging.Formatter()
+    for created in (1_700_000_000.25, 1_700_000_000.999, 1_700_000_001.0, 1_700_000_000.5):
+        record = _record("x")
+        record.created, record.msecs = created, (created % 1) * 1000
+        assert formatter.formatTime(record) == stdlib.formatTime(record)
+        assert formatter.formatTime(record, "%H") == stdlib.formatTime(record, "%H")

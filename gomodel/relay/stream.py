@@ -1,6 +1,6 @@
 """The stream relay: the only code that moves the bytes of a streamed response.
 
-One nursery per stream owns four tasks (ARCHITECTURE.md "Streams"):
+One nursery per stream owns three tasks (ARCHITECTURE.md "Streams"):
 
 * the disconnect watcher, started before the upstream request is sent: on ``http.disconnect``
   it cancels everything, which closes the provider's connection;
@@ -11,9 +11,13 @@ One nursery per stream owns four tasks (ARCHITECTURE.md "Streams"):
   bytes, total;
 * the downstream writer: takes from the channel and calls ASGI ``send()`` (events already
   waiting share one send);
-* the stall watchdog: hypercorn's ``send()`` is shielded from cancellation and blocks while the
-  client reads nothing, so when one send takes longer than the stall timeout the watchdog
-  closes the upstream on its own; the provider stops generating even if the writer is stuck.
+
+and one deadline instead of a fourth task, the stall watchdog: hypercorn's ``send()`` is
+shielded from cancellation and blocks while the client reads nothing, so each send puts a
+deadline of now + the stall timeout on the reader's cancel scope (and lifts it when the send
+returns); when one send takes longer, trio cancels the reader, which closes the upstream. The
+provider stops generating even though the writer is stuck. A task per stream would cost its
+coroutine, cancel scope and scheduler entries for every open stream (docs/benchmarks.md).
 
 The response starts with the first event the client gets, so an upstream that fails before it
 (error status, empty stream, timeout) is answered with a real status by the caller. After the
@@ -114,8 +118,8 @@ class StreamRelay:
     first_byte_at: float | None = None
     upstream_seconds: float = 0.0
 
+    # The reader's scope; its deadline is the stall watchdog (set while a send is under way).
     _upstream_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
-    _stall_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
 
     async def run(self) -> Outcome:
         """Relay the stream; return how it ended (also on a failure before it started)."""
@@ -128,7 +132,6 @@ class StreamRelay:
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(watch_disconnect, self.receive, on_disconnect)
-                nursery.start_soon(self._watch_stall)
                 nursery.start_soon(self._read_upstream, send_channel)
                 await self._write_downstream(receive_channel)
                 nursery.cancel_scope.cancel()
@@ -177,6 +180,11 @@ class StreamRelay:
                 except _Abort as abort:
                     self._terminate(abort.termination)
                     await channel.send(_Failed(abort.error))
+            if self._upstream_scope.cancelled_caught:
+                # One send() has been blocked for the whole stall timeout: the client is not
+                # reading. The upstream is closed (the reader's clean-up); the writer finishes
+                # when the client goes away.
+                self._terminate(Termination.STALLED_CLIENT)
 
     async def _pump(self, channel: trio.MemorySendChannel[bytes | _Failed]) -> None:
         provider, deadlines = self.provider, self.deadlines
@@ -352,18 +360,10 @@ class StreamRelay:
                     "headers": SSE_HEADERS + self.response_headers,
                 }
             )
-        self._stall_scope.deadline = trio.current_time() + self.deadlines.stall
+        scope = self._upstream_scope
+        scope.deadline = trio.current_time() + self.deadlines.stall
         await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
-        self._stall_scope.deadline = math.inf
-
-    async def _watch_stall(self) -> None:
-        with self._stall_scope:
-            await trio.sleep_forever()
-        if self._stall_scope.cancelled_caught:
-            # One send() has been blocked for the whole stall timeout: the client is not
-            # reading. Close the upstream now; the writer finishes when the client goes away.
-            self._terminate(Termination.STALLED_CLIENT)
-            self._upstream_scope.cancel()
+        scope.deadline = math.inf
 
 
 def _first_byte_timeout(provider: str, deadlines: Deadlines) -> _Abort:

@@ -66,6 +66,9 @@ _EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.InvalidOperati
 _SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{2}-\d{2}|\d{2}-\d{4}|\d{3}|latest)$")
 
 
+_FOUND_MAX = 4096  # lookups remembered per table
+
+
 @attrs.frozen(slots=True)
 class Price:
     """USD per million tokens. ``None``: no such rate (special rates then fall back to base)."""
@@ -142,6 +145,12 @@ class PriceTable:
     # Aggregators' model suffix for free variants (OpenRouter's ``:free``).
     free_variants: Mapping[str, str] = attrs.field(factory=dict)
     as_of: str = ""
+    # lookup()'s answers: every request prices its row, mostly for the same few models, and a
+    # lookup tries several spellings through a regex (docs/benchmarks.md). Bounded: model names
+    # come from clients and providers.
+    _found: dict[tuple[str, str], Price | None] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     @classmethod
     def from_package(
@@ -198,6 +207,17 @@ class PriceTable:
         table, then in the one it shares (azure: openai). For an aggregator: its free variant
         (``deepseek/deepseek-r1:free``), then ``vendor/model`` at the vendor's price.
         """
+        key = (provider_type, model)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        price = self._lookup(provider_type, model)
+        if len(self._found) < _FOUND_MAX:
+            self._found[key] = price
+        return price
+
+    def _lookup(self, provider_type: str, model: str) -> Price | None:
         ptype = provider_type
         seen: set[str] = set()
         while ptype and ptype not in seen:
@@ -213,7 +233,7 @@ class PriceTable:
         namespace, slash, name = model.partition("/")
         vendor = self.vendor_namespaces.get(provider_type, {}).get(namespace)
         if slash and vendor and vendor != provider_type and ":" not in name:
-            return self.lookup(vendor, name)
+            return self._lookup(vendor, name)
         return None
 
 

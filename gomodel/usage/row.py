@@ -18,6 +18,7 @@ Pure: no trio, httpx or hypercorn.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 NANO = Decimal("1e-9")  # costs are kept to the nano-dollar
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @attrs.frozen(kw_only=True)
@@ -81,7 +83,16 @@ class UsageRow:
 
 def _text(value: str) -> str:
     """Storable text: no NUL (PostgreSQL refuses it), no lone surrogates (UTF-8 refuses them)."""
+    if value.isascii() and "\x00" not in value:
+        return value  # nearly every value: no copy (a row has a dozen; docs/benchmarks.md)
     return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def _row_id(row_id: str) -> str:
+    """The canonical lowercase form of a UUID (raises ValueError on anything else)."""
+    if _CANONICAL_UUID.fullmatch(row_id):
+        return row_id  # the recorder's str(uuid4()): already canonical
+    return str(uuid.UUID(row_id))
 
 
 def _plain_json(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +140,7 @@ def row_from_record(
     if usage is not None and not record.complete:
         caveats.add("incomplete counts: the request ended before the provider reported usage")
     return UsageRow(
-        id=str(uuid.UUID(row_id)),
+        id=_row_id(row_id),
         timestamp=now.astimezone(UTC),
         request_id=_text(record.request_id),
         provider=_text(record.provider),

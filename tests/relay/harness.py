@@ -36,6 +36,7 @@ class FakeServer:
     messages: list[tuple[float, dict[str, Any]]] = attrs.field(factory=list)
     gone: bool = False
     stalled: bool = False
+    slow: float = 0.0  # each body send takes this long (a client that reads, slowly)
     _released: trio.Event = attrs.field(factory=trio.Event)
 
     @classmethod
@@ -55,6 +56,9 @@ class FakeServer:
             with trio.CancelScope(shield=True), trio.move_on_after(5_000):
                 await self._released.wait()
             return
+        if self.slow and message["type"] == "http.response.body":
+            with trio.CancelScope(shield=True):
+                await trio.sleep(self.slow)
         self.messages.append((trio.current_time(), message))
 
     async def disconnect(self) -> None:

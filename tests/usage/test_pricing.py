@@ -244,3 +244,20 @@ def test_cost_is_exact(
     assert Fraction(cost.input) == expected_in
     assert Fraction(cost.output) == expected_out
     assert Fraction(cost.total) == expected_in + expected_out
+
+
+def test_remembered_lookups_stay_with_their_table() -> None:
+    """lookup() remembers its answers (every row is priced); a table built with overrides from
+    one that has answered before gives its own prices, and client-chosen names cannot grow the
+    memory without bound."""
+    base = PriceTable.from_package()
+    before = base.lookup("openai", "gpt-4o")
+    assert before is not None
+    assert base.lookup("openai", "gpt-4o") is before  # the same answer again
+    over = base.with_overrides({"openai": {"gpt-4o": {"input": 0.1, "output": "0.3"}}})
+    assert over.lookup("openai", "gpt-4o") == Price(input=D("0.1"), output=D("0.3"))
+    assert base.lookup("openai", "gpt-4o") is before
+    for n in range(5000):
+        assert base.lookup("openai", f"made-up-{n}") is None
+    assert len(base._found) <= 4096
+    assert base.lookup("openai", "gpt-4o-mini-2024-07-18") == base.lookup("openai", "gpt-4o-mini")

@@ -135,6 +135,8 @@ def test_text_is_made_storable() -> None:
     raw = {"n": 1, "nested": {"k": [1, 2]}}
     got = row(record(model="gpt\x00-4o", usage=Usage(input_tokens=1, total_tokens=1, raw=raw)))
     assert got.model == "gpt\ufffd-4o"
+    assert row(record(model="gpt-\ud800")).model == "gpt-?"  # a lone surrogate: not UTF-8
+    assert row(record(provider_id="caf\u00e9")).provider_id == "caf\u00e9"
     assert got.raw_usage == raw and got.raw_usage is not raw
 
 
