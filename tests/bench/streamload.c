@@ -9,8 +9,10 @@
  *
  * Stream i starts at i * SPREAD_MS / N (SPREAD_MS 0: all at once). Each asks for EVENTS events
  * (as max_tokens; pacerd sends that many). Probes run from the moment every stream was started
- * until the first one ends: while all N are open. Each stream's own time to first byte is kept
- * too: a server that accepts slowly shows there, not in the lag of the events. Whatever is still open at DEADLINE_S is counted as timed out.
+ * and answered (its first byte read, or ended without one) until the first one ends: while all
+ * N are open, not while the server still works through the burst of their openings (that shows
+ * in each stream's own time to first byte, kept too: a server that accepts slowly shows there,
+ * not in the lag of the events). Whatever is still open at DEADLINE_S is counted as timed out.
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -60,6 +62,7 @@ static Samples lags, ttfbs, stream_ttfbs;
 static long completed, refused, resets, incomplete, before_response, timed_out, non_200;
 static long connect_errors, events_total, probes_sent, probes_ok, probes_failed;
 static long open_now, started, first_done;
+static long streams_answered; /* streams with a first byte, or ended without one */
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -112,6 +115,7 @@ static void finish(Req *r) {
 
 /* A stream or probe that ended: count how, then free it. */
 static void end_req(Req *r, int reset) {
+    if (r->kind == STREAM && !r->got_byte) streams_answered++; /* ended without an answer */
     if (r->kind == PROBE) {
         if (r->status == 200 && !reset && r->phase == BODY && r->body_left <= 0) probes_ok++;
         else probes_failed++;
@@ -225,6 +229,7 @@ static void on_readable(Req *r) {
             if (!r->got_byte) {
                 r->got_byte = 1;
                 add(r->kind == PROBE ? &ttfbs : &stream_ttfbs, ((double)at - (double)r->start) / 1e6);
+                if (r->kind == STREAM) streams_answered++;
             }
             r->raw_len += (size_t)n;
             if (parse(r, at)) {
@@ -272,6 +277,7 @@ static void open_req(int kind) {
     r->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (r->fd < 0) {
         connect_errors++;
+        if (kind == STREAM) streams_answered++;
         free(r);
         return;
     }
@@ -284,7 +290,7 @@ static void open_req(int kind) {
         else if (errno == ECONNREFUSED) refused++;
         else connect_errors++;
         close(r->fd);
-        if (kind == STREAM) open_now--;
+        if (kind == STREAM) open_now--, streams_answered++;
         free(r);
         return;
     }
@@ -351,7 +357,7 @@ int main(int argc, char **argv) {
             open_req(STREAM);
             started++;
         }
-        if (started == n && next_probe == 0) next_probe = now;
+        if (started == n && streams_answered >= n && next_probe == 0) next_probe = now;
         if (next_probe && !first_done && probe_step && now >= next_probe) {
             open_req(PROBE);
             next_probe += probe_step;
