@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.bench.mock import mock_provider  # noqa: E402
-from tests.bench.procs import stop_process  # noqa: E402
+from tests.bench.procs import cpu_seconds, stop_process  # noqa: E402
 from tests.bench.servers import free_port, gateway_command, gateway_env  # noqa: E402
-from tests.bench.tls import cpu_seconds, mockd_stats, tls_mock  # noqa: E402
+from tests.bench.tls import mockd_stats, tls_mock  # noqa: E402
 from tests.bench.workloads import WORKLOADS  # noqa: E402
 from tests.bench.wrk import run_wrk  # noqa: E402
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.bench.payloads import write_payloads
 
-__all__ = ["BUILD_DIR", "build", "build_mockd", "mock_provider"]
+__all__ = ["BUILD_DIR", "build", "build_mockd", "listening", "mock_provider"]
 
 HERE = Path(__file__).parent
 BUILD_DIR = Path(__file__).resolve().parents[2] / ".bench" / "build"
@@ -57,6 +57,27 @@ def build_mockd(build_dir: Path = BUILD_DIR) -> Path:
 
 
 @contextmanager
+def listening(args: list[str], name: str) -> Iterator[int]:
+    """Run one of the bench's C servers, which prints the port it listens on as its first line
+    of output; yields the port, kills the server on the way out."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.isdigit():
+            process.wait(timeout=5)
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"{name} did not start: {stderr.strip() or line!r}")
+        yield int(line)
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@contextmanager
 def mock_provider(
     workdir: Path | None = None, *, tls: tuple[Path, Path] | None = None
 ) -> Iterator[str]:
@@ -70,18 +91,5 @@ def mock_provider(
         args = [str(binary), "0", payload_dir]
         if tls is not None:
             args += ["--tls", str(tls[0]), str(tls[1])]
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline().strip()
-            if not line.isdigit():
-                process.wait(timeout=5)
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"mockd did not start: {stderr.strip() or line!r}")
-            yield f"{'https' if tls else 'http'}://127.0.0.1:{int(line)}"
-        finally:
-            process.kill()
-            process.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+        with listening(args, "mockd") as port:
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"

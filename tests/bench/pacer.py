@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tests.bench.mock import build
+from tests.bench.mock import build, listening
 
 __all__ = ["LoadResult", "Spread", "pacer_provider", "run_load"]
 
@@ -78,25 +78,8 @@ class LoadResult:
 def pacer_provider(events: int, interval_ms: float) -> Iterator[str]:
     """``pacerd`` on a free loopback port; yields its root URL ``http://127.0.0.1:<port>``."""
     binary = build("pacerd")
-    process = subprocess.Popen(
-        [str(binary), "0", str(events), f"{interval_ms:g}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.isdigit():
-            process.wait(timeout=5)
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"pacerd did not start: {stderr.strip() or line!r}")
-        yield f"http://127.0.0.1:{int(line)}"
-    finally:
-        process.kill()
-        process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    with listening([str(binary), "0", str(events), f"{interval_ms:g}"], "pacerd") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def run_load(

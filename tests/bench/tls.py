@@ -12,7 +12,6 @@ connection reuse, about none.
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ import httpx
 import trustme
 
 from tests.bench.mock import mock_provider
-from tests.bench.procs import descendants
+from tests.bench.procs import cpu_seconds
 from tests.bench.servers import Server, gateway_server
 from tests.bench.workloads import WORKLOADS
 from tests.bench.wrk import WrkResult, run_wrk
@@ -33,7 +32,6 @@ __all__ = [
     "TlsCell",
     "TlsFiles",
     "TlsSide",
-    "cpu_seconds",
     "make_tls_files",
     "mockd_stats",
     "run_tls",
@@ -41,7 +39,6 @@ __all__ = [
 ]
 
 TLS_WORKLOADS = ("chat", "stream")
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -73,19 +70,6 @@ def mockd_stats(url: str, ca: Path | None = None) -> dict[str, int]:
     with httpx.Client(verify=verify, timeout=10) as client:
         doc = client.get(f"{url}/_mockd/stats").json()
     return {name: int(value) for name, value in doc.items()}
-
-
-def cpu_seconds(root: int) -> float:
-    """User + system CPU of ``root`` and every process below it (the gateway's workers)."""
-    total = 0
-    for pid in [root, *descendants(root)]:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
 
 
 @dataclass
