@@ -157,6 +157,10 @@ def _server(
     """Check, then measure ``workload_names`` on one server; ``bodies`` replace workloads'
     payloads, ``after`` runs once all is measured, before the server stops."""
     bodies = bodies or {}
+    payloads = {
+        name: bodies.get(name) or WORKLOADS[name].payload(models.get(name))
+        for name in workload_names
+    }
     say(f"{target}, {workers_label(workers)}")
     run = ServerRun(target, workers)
     results.servers.append(run)
@@ -190,8 +194,7 @@ def _server(
                     )
         for name in workload_names:
             workload = WORKLOADS[name]
-            url = server.url + workload.path
-            body = bodies.get(name) or workload.payload(models.get(name))
+            url, body = server.url + workload.path, payloads[name]
             for c in plan.concurrency:
                 sampler = RssSampler(server.process.pid, rss) if c == top else nullcontext()
                 with sampler:
@@ -211,8 +214,7 @@ def _server(
         for name in workload_names:
             workload = WORKLOADS[name]
             if workload.stream and target != "hello":
-                url = server.url + workload.path
-                body = bodies.get(name) or workload.payload(models.get(name))
+                url, body = server.url + workload.path, payloads[name]
                 _ttfb(
                     results,
                     plan,
