@@ -20,8 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 Smoke = tuple[dict[str, Any], str]  # the JSON results and the markdown report
 
 pytestmark = pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("wrk", "curl", "gcc")),
-    reason="the bench needs wrk, curl and gcc (apt-get install wrk curl gcc)",
+    not all(shutil.which(tool) for tool in ("wrk", "curl", "gcc"))
+    or not Path("/usr/include/openssl/ssl.h").exists(),  # the C mock links OpenSSL (--tls)
+    reason="the bench needs wrk, curl, gcc and OpenSSL's headers "
+    "(apt-get install wrk curl gcc libssl-dev)",
 )
 
 
