@@ -10,9 +10,13 @@ for i = 1, #KEYS / 2 do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
   local ttl, closes = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local extended = 0
-  if (closes == 0 or now < closes) and redis.call('EXISTS', h) == 1 then
-    sweep(h, z, now, grace)
-    if redis.call('HEXISTS', h, 'h:' .. id) == 1 then
+  if closes == 0 or now < closes then
+    local f = redis.call('HMGET', h, 'held', 'used', 'h:' .. id)
+    local live = f[3]
+    if (f[1] or f[2] or live) and sweep(h, z, now, grace) > 0 then -- the hold may have expired
+      live = redis.call('HEXISTS', h, 'h:' .. id) == 1
+    end
+    if live then
       redis.call('ZADD', z, 'XX', lease_end, id)
       keep(h, ttl)
       keep(z, ttl)

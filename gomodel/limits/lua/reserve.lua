@@ -7,6 +7,7 @@
 --        hold: 1 held until settled, 0 consumed now
 --        seed: -1 not a budget; -2 a budget that must exist; >= 0 set it if absent (SET NX)
 -- Reply  {-1, {i, ...}}   budgets (0-based) absent and not seeded: nothing changed but sweeps
+--                         and seeds
 --        {-2}             `id` already holds one of the counters (reserve only)
 --        {admitted, out, used1, held1, used2, held2, ...}
 --                         the counters as found (after sweeping and seeding, before reserving);
@@ -27,40 +28,50 @@ for i = 1, n do
   hold[i], ttl[i], seeds[i] = d == '1', tonumber(e), tonumber(f)
 end
 
-local missing = {}
+-- One HMGET per counter, after its sweep (which changes `held`, never `used`): the counter, the
+-- budget check and the duplicate check. Once `id` is found taken the answer is {-1} or {-2}:
+-- the counters after it are checked for budgets only, not swept.
+local missing, taken, used, held = {}, false, {}, {}
 for i = 1, n do
-  local seed, h = seeds[i], KEYS[2 * i - 1]
-  if seed >= 0 then
-    if redis.call('HSETNX', h, 'used', seed) == 1 then
-      redis.call('PEXPIRE', h, ttl[i])
-    end
-  elseif seed == -2 and redis.call('HEXISTS', h, 'used') == 0 then
-    missing[#missing + 1] = i - 1
+  local h, z, seed = KEYS[2 * i - 1], KEYS[2 * i], seeds[i]
+  local f
+  if hold[i] and not taken then
+    sweep(h, z, now, grace) -- a counter that never holds (requests) has nothing to sweep
   end
+  if mode == 'reserve' and hold[i] then
+    f = redis.call('HMGET', h, 'used', 'held', 'h:' .. id)
+    if f[3] then
+      taken = true
+    end
+  else
+    f = redis.call('HMGET', h, 'used', 'held')
+  end
+  if not f[1] then
+    if seed >= 0 then -- absent, and the script runs alone: SET NX
+      redis.call('HSET', h, 'used', seed)
+      redis.call('PEXPIRE', h, ttl[i])
+      f[1] = seed
+    elseif seed == -2 then
+      missing[#missing + 1] = i - 1
+    end
+  end
+  used[i], held[i] = num(f[1]), num(f[2])
 end
 if #missing > 0 then
   return {-1, missing}
 end
+if taken then
+  return {-2}
+end
 
-local out, admitted, found = out_max, 1, {}
+local out, admitted = out_max, 1
 for i = 1, n do
-  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-  local limit, fixed, unit = lim[i], fix[i], per[i]
-  if hold[i] then
-    sweep(h, z, now, grace) -- a counter that never holds (requests) has nothing to sweep
-  end
-  local used, held = num(h, 'used'), num(h, 'held')
-  found[#found + 1] = used
-  found[#found + 1] = held
-  local room = limit - used - held
-  if room < fixed + out_min * unit then
+  local room = lim[i] - used[i] - held[i]
+  if room < fix[i] + out_min * per[i] then
     admitted = 0
   end
-  if unit > 0 then
-    out = math.min(out, floordiv(room - fixed, unit))
-  end
-  if mode == 'reserve' and hold[i] and redis.call('HEXISTS', h, 'h:' .. id) == 1 then
-    return {-2}
+  if per[i] > 0 then
+    out = math.min(out, floordiv(room - fix[i], per[i]))
   end
 end
 if out < 0 then
@@ -72,8 +83,13 @@ if mode == 'reserve' and admitted == 1 then
     local h, z = KEYS[2 * i - 1], KEYS[2 * i]
     local amount = fix[i] + out * per[i]
     if hold[i] then
-      redis.call('HINCRBY', h, 'held', amount)
-      redis.call('HSET', h, 'h:' .. id, amount)
+      local total = held[i] + amount -- as read above: each counter comes once
+      if exact(held[i], total) then
+        redis.call('HSET', h, 'held', total, 'h:' .. id, amount)
+      else
+        redis.call('HINCRBY', h, 'held', amount)
+        redis.call('HSET', h, 'h:' .. id, amount)
+      end
       redis.call('ZADD', z, lease_end, id)
       keep(z, ttl[i])
     else
@@ -84,7 +100,7 @@ if mode == 'reserve' and admitted == 1 then
 end
 
 local reply = {admitted, out}
-for j = 1, #found do
-  reply[#reply + 1] = found[j]
+for i = 1, n do
+  reply[2 * i + 1], reply[2 * i + 2] = used[i], held[i]
 end
 return reply

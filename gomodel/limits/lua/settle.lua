@@ -17,19 +17,30 @@ for i = 1, #KEYS / 2 do
   end
   local actual, closes = tonumber(a), tonumber(c)
   local outcome = 0
-  if (closes == 0 or now < closes) and redis.call('EXISTS', h) == 1 then
-    sweep(h, z, now, grace)
-    local amount = redis.call('HGET', h, 'h:' .. id)
-    if amount then
-      redis.call('HINCRBY', h, 'held', -tonumber(amount))
-      redis.call('HDEL', h, 'h:' .. id)
-      redis.call('ZREM', z, id)
-      redis.call('HINCRBY', h, 'used', actual)
-      outcome = 1
-    elseif redis.call('ZSCORE', z, 'x:' .. id) then
-      redis.call('ZREM', z, 'x:' .. id)
-      redis.call('HINCRBY', h, 'used', actual)
-      outcome = 2
+  if closes == 0 or now < closes then
+    local f = redis.call('HMGET', h, 'held', 'used', 'h:' .. id)
+    if f[1] or f[2] or f[3] then -- the hash exists
+      if sweep(h, z, now, grace) > 0 then -- `held` changed; this very hold may have expired
+        local g = redis.call('HMGET', h, 'held', 'h:' .. id)
+        f[1], f[3] = g[1], g[2]
+      end
+      if f[3] then
+        local held, used, amount = num(f[1]), num(f[2]), tonumber(f[3])
+        -- HDEL first: the hash never has more fields than before (nor another encoding)
+        redis.call('HDEL', h, 'h:' .. id)
+        if exact(held, used) and exact(held - amount, used + actual) then
+          redis.call('HSET', h, 'held', held - amount, 'used', used + actual)
+        else
+          redis.call('HINCRBY', h, 'held', 0 - amount)
+          redis.call('HINCRBY', h, 'used', actual)
+        end
+        redis.call('ZREM', z, id)
+        outcome = 1
+      elseif redis.call('ZSCORE', z, 'x:' .. id) then
+        redis.call('ZREM', z, 'x:' .. id)
+        redis.call('HINCRBY', h, 'used', actual)
+        outcome = 2
+      end
     end
   end
   reply[i] = outcome
