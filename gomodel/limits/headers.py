@@ -12,6 +12,7 @@ This module is pure: no trio, httpx or hypercorn.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 from gomodel.limits.model import Admission, Metric
 
@@ -21,12 +22,15 @@ __all__ = ["format_reset", "header_bytes", "rate_limit_headers"]
 def format_reset(seconds: float) -> str:
     """A duration as OpenAI's headers write it: ``850ms``, ``1s``, ``1.5s``, ``6m0s``, ``1h2m3s``
     (rounded up to the millisecond: a client that waits that long finds the window reset)."""
-    ms = max(0, math.ceil(round(seconds * 1000, 6)))
+    return _format_ms(max(0, math.ceil(round(seconds * 1000, 6))))
+
+
+def _format_ms(ms: int) -> str:
     if ms < 1000:
         return f"{ms}ms"
     hours, rest = divmod(ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
-    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    secs = f"{rest // 1000}" if rest % 1000 == 0 else f"{rest / 1000:.3f}".rstrip("0")
     if hours:
         return f"{hours}h{minutes}m{secs}s"
     if minutes:
@@ -34,6 +38,7 @@ def format_reset(seconds: float) -> str:
     return f"{secs}s"
 
 
+_MS = timedelta(milliseconds=1)
 _NAMES = {
     metric: tuple(f"x-ratelimit-{part}-{metric.value}" for part in ("limit", "remaining", "reset"))
     for metric in (Metric.REQUESTS, Metric.TOKENS)
@@ -51,8 +56,8 @@ def rate_limit_headers(admission: Admission) -> dict[str, str]:
         headers[limit] = str(counter.limit.limit)
         headers[remaining] = str(counter.remaining)
         if counter.resets_at is not None:
-            left = (counter.resets_at - admission.at).total_seconds()
-            headers[reset] = format_reset(left)
+            # Whole milliseconds, rounded up, from the datetimes' exact difference.
+            headers[reset] = _format_ms(max(0, -((admission.at - counter.resets_at) // _MS)))
     if not admission.admitted and admission.retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(admission.retry_after)))
     return headers

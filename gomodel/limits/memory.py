@@ -30,6 +30,7 @@ from gomodel.limits.plan import (
     admission,
     closes_at_ms,
     decide,
+    end_ms,
     gc_ttl_ms,
     holds,
     plan,
@@ -175,7 +176,7 @@ class MemoryLimits:
             if held is not None:
                 counter.holds[reservation.id] = (held[0], lease_end)
                 heapq.heappush(counter.expiries, (lease_end, reservation.id))
-                ttl = gc_ttl_ms(hold.window_end, now_ms, lease_end, self._grace_ms)
+                ttl = gc_ttl_ms(end_ms(hold.window_end), now_ms, lease_end, self._grace_ms)
                 counter.gc_at = max(counter.gc_at, now_ms + ttl)
                 extended = True
         if not extended:
@@ -197,7 +198,7 @@ class MemoryLimits:
 
     def _open(self, hold: Hold, now_ms: int) -> _Counter | None:
         """The counter of ``hold`` if it still takes settles and extends."""
-        closes = closes_at_ms(hold.window_end, self._grace_ms)
+        closes = closes_at_ms(end_ms(hold.window_end), self._grace_ms)
         if closes and now_ms >= closes:
             return None
         return self._live(hold.counter, now_ms)
@@ -217,7 +218,7 @@ class MemoryLimits:
                 del self._counters[name]
         counters = []
         for ask in asks:
-            gc_at = now_ms + gc_ttl_ms(ask.window_end, now_ms, lease_end, self._grace_ms)
+            gc_at = now_ms + gc_ttl_ms(end_ms(ask.window_end), now_ms, lease_end, self._grace_ms)
             counter = self._live(ask.counter, now_ms)
             if counter is None:
                 counter = self._counters[ask.counter] = _Counter(0, gc_at)

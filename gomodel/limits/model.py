@@ -61,7 +61,7 @@ def _amount(instance: object, attribute: attrs.Attribute[int], value: int) -> No
         raise ValueError(f"{attribute.name} must be in [0, 2**51), not {value!r}")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # a request's limits are dictionary keys (plan's layouts)
 class Limit:
     """One rule: at most ``limit`` of ``metric`` on ``scope`` per ``period`` (no period for
     CONCURRENT). The scope is the caller's string (``key:<id>``, ``path:/team-a``, ...)."""
@@ -166,12 +166,21 @@ class Admission:
     def tightest(self, metric: Metric) -> CounterState | None:
         """The counter of ``metric`` that binds: a refusing one, else the least remaining (the
         later reset on a tie). Its figures go in the ``x-ratelimit-*`` headers."""
-        pool = [c for c in self.refused if c.limit.metric is metric] or [
-            c for c in self.counters if c.limit.metric is metric
-        ]
-        if not pool:
-            return None
-        return min(pool, key=lambda c: (c.remaining, -(c.resets_at or self.at).timestamp()))
+        for pool in (self.refused, self.counters):
+            found: CounterState | None = None
+            for counter in pool:
+                if counter.limit.metric is not metric:
+                    continue
+                if found is None or self._binds_before(counter, found):
+                    found = counter
+            if found is not None:
+                return found
+        return None
+
+    def _binds_before(self, a: CounterState, b: CounterState) -> bool:
+        if a.remaining != b.remaining:
+            return a.remaining < b.remaining
+        return (a.resets_at or self.at) > (b.resets_at or self.at)
 
 
 class Settled(enum.Enum):

@@ -37,6 +37,7 @@ __all__ = [
     "admission",
     "closes_at_ms",
     "decide",
+    "end_ms",
     "gc_ttl_ms",
     "holds",
     "plan",
@@ -76,8 +77,61 @@ def plan(
 ) -> tuple[Ask, ...]:
     """The asks of one demand on ``limits`` at ``now``. ``seeded_costs``: the backend has a seed
     source, so a COST counter that does not exist yet is seeded before it is used."""
+    layout = _layout(tuple(limits), seeded_costs, to_ms(now), now)
+    asks = list(layout.fixed)
+    for i, ask in layout.by_demand:
+        if ask.limit.metric is Metric.TOKENS:
+            fixed, per_unit = demand.input_tokens, 1
+        else:
+            fixed, per_unit = demand.input_cost, demand.output_token_cost
+        asks[i] = Ask(
+            ask.limit,
+            ask.counter,
+            ask.window_start,
+            ask.window_end,
+            fixed,
+            per_unit,
+            ask.hold,
+            ask.seeded,
+        )
+    return tuple(asks)
+
+
+@attrs.frozen
+class _Layout:
+    """What the asks on one sequence of limits share while none of their windows moves: every
+    counter's name and window, and the asks that do not depend on the demand."""
+
+    start_ms: int  # valid for now in [start_ms, end_ms)
+    end_ms: int
+    fixed: tuple[Ask, ...]  # by position; the demand's asks are placeholders, replaced
+    by_demand: tuple[tuple[int, Ask], ...]  # TOKENS and COST: position and placeholder
+
+
+# Layouts by (limits, seeded_costs): a request's limits are the same few tuples over and over,
+# and the counters' names and windows change only when a window rolls over. Bounded: a limit
+# sequence is one per key, path, provider and model in use.
+_LAYOUTS: dict[tuple[tuple[Limit, ...], bool], _Layout] = {}
+_LAYOUT_CACHE_SIZE = 4096
+
+
+def _layout(limits: tuple[Limit, ...], seeded_costs: bool, now_ms: int, now: datetime) -> _Layout:
+    key = (limits, seeded_costs)
+    layout = _LAYOUTS.get(key)
+    if layout is not None and layout.start_ms <= now_ms < layout.end_ms:
+        return layout
+    layout = _new_layout(limits, seeded_costs, now)
+    if len(_LAYOUTS) >= _LAYOUT_CACHE_SIZE:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = layout
+    return layout
+
+
+def _new_layout(limits: tuple[Limit, ...], seeded_costs: bool, now: datetime) -> _Layout:
     seen: set[str] = set()
     asks: list[Ask] = []
+    by_demand: list[tuple[int, Ask]] = []
+    start_ms, end_ms = -(2**63), 2**63
     for limit in limits:
         if limit.name in seen:
             raise ValueError(f"limit {limit.name} given twice")
@@ -85,30 +139,23 @@ def plan(
         start = end = None
         if limit.period is not None:
             start, end = window(limit.period, now)
+            start_ms, end_ms = max(start_ms, to_ms(start)), min(end_ms, to_ms(end))
         metric = limit.metric
-        if metric is Metric.REQUESTS:
-            fixed, per_unit = 1, 0
-        elif metric is Metric.TOKENS:
-            fixed, per_unit = demand.input_tokens, 1
-        elif metric is Metric.CONCURRENT:
-            fixed, per_unit = 1, 0
-        else:
-            fixed, per_unit = demand.input_cost, demand.output_token_cost
         period = limit.period.value if limit.period else "-"
-        start_ms = to_ms(start) if start else 0
-        asks.append(
-            Ask(
-                limit=limit,
-                counter=f"{metric.value}/{period}/{start_ms}/{limit.scope}",
-                window_start=start,
-                window_end=end,
-                fixed=fixed,
-                per_unit=per_unit,
-                hold=metric is not Metric.REQUESTS,
-                seeded=seeded_costs and metric is Metric.COST,
-            )
+        ask = Ask(
+            limit=limit,
+            counter=f"{metric.value}/{period}/{to_ms(start) if start else 0}/{limit.scope}",
+            window_start=start,
+            window_end=end,
+            fixed=1,  # REQUESTS and CONCURRENT: one request, one slot
+            per_unit=0,
+            hold=metric is not Metric.REQUESTS,
+            seeded=seeded_costs and metric is Metric.COST,
         )
-    return tuple(asks)
+        if metric is Metric.TOKENS or metric is Metric.COST:
+            by_demand.append((len(asks), ask))
+        asks.append(ask)
+    return _Layout(start_ms, end_ms, tuple(asks), tuple(by_demand))
 
 
 def decide(asks: Sequence[Ask], states: Sequence[tuple[int, int]], demand: Demand) -> Decision:
@@ -183,15 +230,20 @@ def settle_amount(hold: Hold, *, tokens: int, cost: int) -> int:
     return 0
 
 
-def closes_at_ms(window_end: datetime | None, grace_ms: int) -> int:
+def end_ms(window_end: datetime | None) -> int | None:
+    """A window's end in ms since the epoch; None for a counter without a window."""
+    return None if window_end is None else to_ms(window_end)
+
+
+def closes_at_ms(window_end_ms: int | None, grace_ms: int) -> int:
     """Until when (ms) a counter takes settles and extends: its window's end plus ``grace``; 0
     (never closes) for a CONCURRENT counter, whose holds and ids expire on their own."""
-    return 0 if window_end is None else to_ms(window_end) + grace_ms
+    return 0 if window_end_ms is None else window_end_ms + grace_ms
 
 
-def gc_ttl_ms(window_end: datetime | None, now_ms: int, lease_end_ms: int, grace_ms: int) -> int:
+def gc_ttl_ms(window_end_ms: int | None, now_ms: int, lease_end_ms: int, grace_ms: int) -> int:
     """How long (ms, from now) a backend keeps a counter: its window plus ``grace`` for late
     settles, or for a CONCURRENT counter the lease just granted plus ``grace`` (a backend never
     shortens it). Housekeeping only: no answer depends on it."""
-    end = to_ms(window_end) if window_end is not None else lease_end_ms
+    end = lease_end_ms if window_end_ms is None else window_end_ms
     return max(1, end - now_ms + grace_ms)

@@ -14,7 +14,7 @@ happened: its holds expire with their lease.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from gomodel.errors import RedisError, RedisReplyError
@@ -33,6 +33,7 @@ from gomodel.limits.plan import (
     admission,
     closes_at_ms,
     decide,
+    end_ms,
     gc_ttl_ms,
     holds,
     plan,
@@ -85,7 +86,7 @@ class RedisLimits:
         self._seed = seed
         self._lease_ms = round(lease * 1000)
         self._grace_ms = round(grace * 1000)
-        self._key_cache: dict[str, bytes] = {}
+        self._key_cache: dict[str, tuple[bytes, int | None]] = {}
 
     async def reserve(
         self,
@@ -152,12 +153,13 @@ class RedisLimits:
     def _settle_call(
         self, reservation: Reservation, now: datetime, tokens: int, cost: int
     ) -> tuple[Encoded, list[str | int]]:
-        keys = self._keys(h.counter for h in reservation.holds)
-        args: list[str | int] = [to_ms(now), reservation.id, self._grace_ms]
+        holds = reservation.holds
+        keys, ends = self._counters([(h.counter, h.window_end) for h in holds])
         grace = self._grace_ms
-        for hold in reservation.holds:
+        args: list[str | int] = [to_ms(now), reservation.id, grace]
+        for hold, end in zip(holds, ends, strict=True):
             actual = settle_amount(hold, tokens=tokens, cost=cost)
-            args.append(f"{actual} {closes_at_ms(hold.window_end, grace)}")
+            args.append(f"{actual} {closes_at_ms(end, grace)}")
         return keys, args
 
     async def extend(
@@ -167,12 +169,12 @@ class RedisLimits:
             return None
         now_ms = to_ms(now)
         lease_end = now_ms + (self._lease_ms if lease is None else round(lease * 1000))
-        keys = self._keys(h.counter for h in reservation.holds)
+        keys, ends = self._counters([(h.counter, h.window_end) for h in reservation.holds])
         args: list[str | int] = [now_ms, reservation.id, lease_end, self._grace_ms]
-        for hold in reservation.holds:
+        for end in ends:
             args += (
-                gc_ttl_ms(hold.window_end, now_ms, lease_end, self._grace_ms),
-                closes_at_ms(hold.window_end, self._grace_ms),
+                gc_ttl_ms(end, now_ms, lease_end, self._grace_ms),
+                closes_at_ms(end, self._grace_ms),
             )
         reply = await self._client.evalsha(EXTEND, keys, args)
         if not any(_ints(reply, len(reservation.holds))):
@@ -192,21 +194,27 @@ class RedisLimits:
             for a, (used, held) in zip(asks, states, strict=True)
         )
 
-    def _keys(self, counters: Iterable[str]) -> Encoded:
-        """The two keys of each counter, encoded once per counter (a window's counters are
-        the same for every request of the window)."""
+    def _counters(
+        self, counters: Sequence[tuple[str, datetime | None]]
+    ) -> tuple[Encoded, list[int | None]]:
+        """The two keys of each ``(counter, window_end)``, encoded, and the window's end in ms
+        (None: no window), both worked out once per counter: a window's counters are the same
+        for every request of the window, and a counter's name fixes its window."""
         cache = self._key_cache
         parts = []
-        for counter in counters:
-            data = cache.get(counter)
-            if data is None:
+        ends: list[int | None] = []
+        for counter, window_end in counters:
+            entry = cache.get(counter)
+            if entry is None:
                 if len(cache) >= _KEY_CACHE_SIZE:
                     cache.clear()  # windows moved on: the old counters are not asked again
                 prefix = self._prefix
                 data = encode_args((f"{prefix}h/{counter}", f"{prefix}z/{counter}"))
-                cache[counter] = data
-            parts.append(data)
-        return Encoded(b"".join(parts), 2 * len(parts))
+                entry = (data, end_ms(window_end))
+                cache[counter] = entry
+            parts.append(entry[0])
+            ends.append(entry[1])
+        return Encoded(b"".join(parts), 2 * len(parts)), ends
 
     async def _run(
         self, asks: Sequence[Ask], mode: str, now_ms: int, rid: str, lease_end: int, demand: Demand
@@ -214,7 +222,8 @@ class RedisLimits:
         """The reserve script, seeding the budgets it reports absent (at most twice: a counter
         that vanished between two calls is a key expiring at its window's end)."""
         seeds = [_MUST_EXIST if a.seeded else _NO_SEED for a in asks]
-        keys = self._keys(a.counter for a in asks)
+        keys, ends = self._counters([(a.counter, a.window_end) for a in asks])
+        grace = self._grace_ms
         for _ in range(3):
             args: list[str | int] = [
                 mode,
@@ -225,8 +234,8 @@ class RedisLimits:
                 demand.min_output,
                 demand.max_output_tokens,
             ]
-            for ask, seed in zip(asks, seeds, strict=True):
-                ttl = gc_ttl_ms(ask.window_end, now_ms, lease_end, self._grace_ms)
+            for ask, seed, end in zip(asks, seeds, ends, strict=True):
+                ttl = gc_ttl_ms(end, now_ms, lease_end, grace)
                 args.append(
                     f"{ask.limit.limit} {ask.fixed} {ask.per_unit} {int(ask.hold)} {ttl} {seed}"
                 )

@@ -150,18 +150,27 @@ def rate_rules(scope: str, values: Mapping[str, object]) -> tuple[Limit, ...]:
     return tuple(rules)
 
 
+_FOUND_CACHE_SIZE = 4096
+
+
 @attrs.frozen
 class RuleSet:
     """Every rule in force, indexed by scope."""
 
     rules: tuple[Limit, ...] = ()
     _by_scope: Mapping[str, tuple[Limit, ...]] = attrs.field(init=False, repr=False)
+    # for_request's answers: the same few keys, paths and models ask again and again. Bounded,
+    # since model names come from clients.
+    _found: dict[tuple[str | None, str, str, str], tuple[Limit, ...]] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         index: dict[str, list[Limit]] = {}
         for rule in self.rules:
             index.setdefault(rule.scope, []).append(rule)
         object.__setattr__(self, "_by_scope", {s: tuple(r) for s, r in index.items()})
+        object.__setattr__(self, "_found", {})
 
     @classmethod
     def of(cls, rules: Iterable[Limit], *, budgets: bool, rates: bool) -> RuleSet:
@@ -181,6 +190,17 @@ class RuleSet:
         """The limits a request of this key, user path, provider and model must pass."""
         if not self.rules:
             return ()
+        asked = (key_id, user_path, provider, model)
+        found = self._found.get(asked)
+        if found is None:
+            if len(self._found) >= _FOUND_CACHE_SIZE:
+                self._found.clear()
+            found = self._found[asked] = self._for_request(key_id, user_path, provider, model)
+        return found
+
+    def _for_request(
+        self, key_id: str | None, user_path: str, provider: str, model: str
+    ) -> tuple[Limit, ...]:
         scopes = list(path_scopes(user_path))
         if key_id is not None:
             scopes.append(key_scope(key_id))

@@ -28,7 +28,9 @@ def utc(now: datetime) -> datetime:
 
 def to_ms(moment: datetime) -> int:
     """Whole milliseconds since the epoch (floored), exactly, without float rounding."""
-    return (utc(moment) - _EPOCH) // _MS
+    if moment.tzinfo is not UTC:  # the engine's own datetimes are UTC already
+        moment = utc(moment)
+    return (moment - _EPOCH) // _MS
 
 
 def from_ms(ms: int) -> datetime:

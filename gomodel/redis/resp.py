@@ -75,10 +75,12 @@ def encode_args(args: Sequence[Arg]) -> bytes:
     add = parts.append
     for arg in args:
         kind = type(arg)  # exact types: a bool is not sent as 1, nor a str subclass guessed at
-        if kind is int:
+        if kind is str:
+            text: str = arg  # type: ignore[assignment]
+            if not text.isascii():
+                return _encode_bytes(args)
+        elif kind is int:
             text = str(arg)
-        elif kind is str and cast(str, arg).isascii():
-            text = cast(str, arg)
         else:
             return _encode_bytes(args)
         add(f"${len(text)}\r\n{text}\r\n")

@@ -264,10 +264,29 @@ def _has_audio(raw: Mapping[str, Any]) -> bool:
     return False
 
 
+# Recent answers of compute_cost by the identity of its arguments (both frozen): an exchange's
+# usage is priced for its usage row and again to settle its budget, with other requests'
+# exchanges in between. Each entry keeps its arguments alive, so an id is never reused inside.
+_RECENT: dict[tuple[int, int], tuple[Usage, Price, Cost]] = {}
+_RECENT_SIZE = 256
+
+
 def compute_cost(usage: Usage, price: Price | None) -> Cost:
     """The cost of ``usage`` at ``price`` (formula in the module docstring); exact."""
     if price is None:
         return UNKNOWN
+    key = (id(usage), id(price))
+    recent = _RECENT.get(key)
+    if recent is not None:
+        return recent[2]
+    cost = _compute_cost(usage, price)
+    if len(_RECENT) >= _RECENT_SIZE:
+        _RECENT.clear()
+    _RECENT[key] = (usage, price, cost)
+    return cost
+
+
+def _compute_cost(usage: Usage, price: Price) -> Cost:
     caveats: list[str] = []
     cached, written = usage.cached_tokens, usage.cache_write_tokens
     if cached + written <= usage.input_tokens:

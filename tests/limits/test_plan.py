@@ -44,6 +44,37 @@ def test_plan_asks_each_metric_for_its_share() -> None:
         plan([RPM, RPM], DEMAND, NOW, seeded_costs=False)
 
 
+def test_plan_follows_windows_as_they_roll_over() -> None:
+    """Asked again and again with the same limits (what plan keeps between calls), the asks
+    name the window that holds ``now``: the last millisecond of a minute, then the next minute
+    and day; and each demand's own amounts, never the previous one's."""
+    limits = (RPM, TPM, SLOTS, BUDGET)
+    last_ms = datetime(2025, 3, 10, 23, 59, 59, 999_000, tzinfo=UTC)
+    next_day = datetime(2025, 3, 11, 0, 0, 0, tzinfo=UTC)
+    before = plan(limits, DEMAND, last_ms, seeded_costs=False)
+    assert before == plan(limits, DEMAND, last_ms, seeded_costs=False)
+    small = Demand(input_tokens=7, max_output_tokens=9, input_cost=70, output_token_cost=3)
+    after = plan(limits, small, next_day, seeded_costs=False)
+    assert [a.counter.split("/")[2] for a in before] == [
+        "1741651140000",  # 23:59
+        "1741651140000",
+        "0",
+        "1741564800000",  # 2025-03-10
+    ]
+    assert [a.counter.split("/")[2] for a in after] == [
+        "1741651200000",  # 00:00 the next day
+        "1741651200000",
+        "0",
+        "1741651200000",
+    ]
+    assert after[1].window_end == datetime(2025, 3, 11, 0, 1, tzinfo=UTC)
+    assert after[3].window_end == datetime(2025, 3, 12, tzinfo=UTC)
+    assert [(a.fixed, a.per_unit) for a in after] == [(1, 0), (7, 1), (1, 0), (70, 3)]
+    # back in the old window (a replica whose clock lags): the old counters again
+    assert plan(limits, small, last_ms, seeded_costs=False)[0].counter == before[0].counter
+    assert plan(limits, small, next_day, seeded_costs=True)[3].seeded
+
+
 # (used, held) per counter RPM, TPM, SLOTS, BUDGET -> admitted, output cap, refused indexes
 DECISIONS = [
     ([(0, 0), (0, 0), (0, 0), (0, 0)], True, 4000, ()),
@@ -155,11 +186,25 @@ def test_tightest_counter_of_a_metric_goes_in_the_headers() -> None:
         (360, "6m0s"),
         (3723.25, "1h2m3.25s"),
         (86400, "24h0m0s"),
+        (61.0004, "1m1.001s"),
     ],
 )
 def test_format_reset(seconds: float, text: str) -> None:
     """Durations read as in OpenAI's headers, rounded up to the millisecond."""
     assert format_reset(seconds) == text
+
+
+def test_reset_header_rounds_the_exact_difference_up() -> None:
+    """x-ratelimit-reset is the time to the window's end in whole milliseconds, rounded up, so
+    that a client waiting that long finds the counter reset."""
+    at = datetime(2025, 3, 10, 12, 0, 44, 999_001, tzinfo=UTC)  # 15.000999 s before the end
+    asks = plan([RPM], Demand(), at, seeded_costs=False)
+    states = [(1, 0)]
+    answer = admission(asks, states, decide(asks, states, Demand()), Demand(), at, None)
+    assert rate_limit_headers(answer)["x-ratelimit-reset-requests"] == "15.001s"
+    at = datetime(2025, 3, 10, 12, 0, 59, 999_999, tzinfo=UTC)
+    answer = admission(asks, states, decide(asks, states, Demand()), Demand(), at, None)
+    assert rate_limit_headers(answer)["x-ratelimit-reset-requests"] == "1ms"
 
 
 def test_demand_and_limit_validation() -> None:

@@ -261,3 +261,14 @@ def test_remembered_lookups_stay_with_their_table() -> None:
         assert base.lookup("openai", f"made-up-{n}") is None
     assert len(base._found) <= 4096
     assert base.lookup("openai", "gpt-4o-mini-2024-07-18") == base.lookup("openai", "gpt-4o-mini")
+
+
+def test_pricing_again_never_answers_for_another_usage() -> None:
+    """The usage row and the budget's settle price one exchange's usage twice, so recent answers
+    are kept; a new usage (even at a freed object's address) is priced afresh."""
+    price = Price(input=D(1), output=D(2))
+    for n in range(1, 2000):
+        usage = Usage(input_tokens=n, output_tokens=n, total_tokens=2 * n)
+        assert compute_cost(usage, price).total == D(3 * n) / 10**6
+        assert compute_cost(usage, price).total == D(3 * n) / 10**6
+        del usage  # its address is free for the next one
