@@ -148,8 +148,8 @@ async def test_reserve_settle_expire_and_settle_late_store_the_documented_layout
         assert (await keys.read(RPM, clock.now)).unchanged(rpm)  # no hold, nothing to settle
 
         # r2 expires unsettled: a read sweeps it, giving its amount back and remembering its id
-        # for `grace`. The sweep took the set's last member, so Redis deleted the set and the
-        # remembered id starts a new one, without a TTL.
+        # for `grace`. The sweep took the set's last member, so Redis deleted the set: the
+        # remembered id starts a new one, which lives as long as the id is remembered.
         clock.advance(40)
         assert [(c.used, c.held) for c in await limits.read([TPM, SLOT], now=clock.now)] == [
             (120, 0),
@@ -157,10 +157,12 @@ async def test_reserve_settle_expire_and_settle_late_store_the_documented_layout
         ]
         remembered = [("x:r2", str(int(end2) + GRACE))]
         tpm = await keys.read(TPM, clock.now)
-        assert (tpm.hash, tpm.zset, tpm.zset_ttl) == ({"held": "0", "used": "120"}, remembered, -1)
+        assert (tpm.hash, tpm.zset) == ({"held": "0", "used": "120"}, remembered)
         assert lasts(tpm.hash_ttl, window)
+        assert lasts(tpm.zset_ttl, int(end2) + GRACE - ms(clock.now))
         slot = await keys.read(SLOT, clock.now)
-        assert (slot.hash, slot.zset, slot.zset_ttl) == ({"held": "0", "used": "0"}, remembered, -1)
+        assert (slot.hash, slot.zset) == ({"held": "0", "used": "0"}, remembered)
+        assert lasts(slot.zset_ttl, int(end2) + GRACE - ms(clock.now))
         assert lasts(slot.hash_ttl, LEASE + GRACE)
 
         # Its late settle still charges, and forgets the id; settling again does nothing.

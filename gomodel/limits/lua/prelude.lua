@@ -21,10 +21,17 @@ local function exact(a, b)
   return -2^53 < a and a < 2^53 and -2^53 < b and b < 2^53
 end
 
+-- Never shortens a key's life (a CONCURRENT counter outlives its newest lease).
+local function keep(key, ttl)
+  if redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+
 -- Expired holds give their amount back; their ids stay `grace` ms for late settles. Returns how
 -- many holds it gave back (0: the hash is as it was).
 local function sweep(h, z, now, grace)
-  local freed = 0
+  local freed, remembered = 0, 0
   local due = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'WITHSCORES')
   for j = 1, #due, 2 do
     local member, score = due[j], tonumber(due[j + 1])
@@ -37,19 +44,18 @@ local function sweep(h, z, now, grace)
         redis.call('HDEL', h, 'h:' .. member)
         if score + grace > now then
           redis.call('ZADD', z, score + grace, 'x:' .. member)
+          remembered = math.max(remembered, score + grace)
         end
         freed = freed + 1
       end
     end
   end
-  return freed
-end
-
--- Never shortens a key's life (a CONCURRENT counter outlives its newest lease).
-local function keep(key, ttl)
-  if redis.call('PTTL', key) < ttl then
-    redis.call('PEXPIRE', key, ttl)
+  -- Taking the set's last member deleted it, and the ZADD made a new one without a TTL: it
+  -- lives as long as the ids it remembers.
+  if remembered > 0 then
+    keep(z, remembered - now)
   end
+  return freed
 end
 
 -- floor(a / b) for integers, exact where a / b in doubles might round across an integer.
