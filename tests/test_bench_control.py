@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.bench import run
+from tests.bench.control_check import ControlCheck
 from tests.bench.report import markdown
-from tests.bench.results import Results
+from tests.bench.results import Cell, Results
 from tests.bench.servers import free_port
 from tests.bench.targets import control_targets
 from tests.bench.ttfb import curl_config
+from tests.bench.turns import TurnRatio
+from tests.bench.wrk import WrkResult
 
 
 def _results() -> Results:
@@ -62,3 +65,29 @@ def test_curl_sends_the_servers_headers(tmp_path: Path) -> None:
     assert "Authorization" not in plain
     assert 'header = "Authorization: Bearer k"' in keyed
     assert keyed.replace('header = "Authorization: Bearer k"\n', "") == plain
+
+
+def test_targets_are_judged_in_turns() -> None:
+    """Measured minutes apart, limits look slow (a load spike hit them); in turns with plain
+    they are not: the verdict is the turns' median, the lines measured apart only inform."""
+    results = _results()
+    wrk = {
+        name: WrkResult(requests=100, duration_s=1.0, rps=rps, p50_ms=1.0)
+        for name, rps in (("plain", 100.0), ("limits", 60.0))
+    }
+    for c in (1, 10):
+        results.cells.append(Cell("chat", c, "gomodel", 1, wrk["plain"], 0.1))
+        results.cells.append(Cell("chat", c, "gomodel-limits", 1, wrk["limits"], 0.1))
+    results.control.append(ControlCheck("gomodel-limits", 1))
+    results.turns.append(
+        TurnRatio("gomodel-limits", "chat", 10, 1, [0.86, 0.97, 0.91], [1.1, 1.0, 1.2], [0, 1, 2])
+    )
+    lines = [t for t in control_targets(results) if t.name.startswith("gomodel-limits chat")]
+    assert [(t.measured, t.deciding) for t in lines] == [(0.6, False), (0.6, False), (0.91, True)]
+    assert lines[-1].verdict == "met"
+    report = markdown(results)
+    assert "| gomodel-limits | chat | 10 | 1 | 3 | 0.910 (0.860 to 0.970) |" in report
+    # Without turns (an older run), the top concurrency measured apart decides.
+    results.turns.clear()
+    lines = [t for t in control_targets(results) if t.name.startswith("gomodel-limits chat")]
+    assert [t.deciding for t in lines] == [False, True] and lines[-1].verdict == "missed"

@@ -137,6 +137,20 @@ def test_control_plane_variants_measured_and_verified(smoke: Smoke) -> None:
                     assert ("stream", concurrency, variant, workers) in ttfb
         full = checks[("gomodel-full", options["workers"][0])]
         assert full["metrics_ok"] is True and full["audit_entries"] > 0, full
+    # Then each in turns with a plain gomodel of its own, at the top concurrency.
+    turns = {(t["variant"], t["workload"], t["workers"]): t for t in results["turns"]}
+    top = max(options["concurrency"])
+    for variant in ("gomodel-limits", "gomodel-full"):
+        for workers in options["workers"]:
+            for workload in ("chat", "stream"):
+                got = turns[(variant, workload, workers)]
+                assert got["concurrency"] == top and options["turns"] == 2, got
+                assert len(got["rps"]) == len(got["cpu"]) == 2 and all(got["rps"]), got
+    assert "In turns with a plain gomodel of their own" in report
+    assert "| gomodel-limits | chat | 10 | 1 | 2 |" in report
+    assert "in turns with plain gomodel, chat, c=10, 1 worker (median of 2 rounds' ratios)" in (
+        report
+    )
     assert "## Control plane" in report
     assert "gomodel-limits chat >= 0.85x plain gomodel (issue 14)" in report
     assert "gomodel-full stream >= 0.8x plain gomodel (issue 18)" in report

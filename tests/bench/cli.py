@@ -109,6 +109,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         startup_repeats=3,
         workdir=workdir,
         long_streams=long_stream_plan(args, workdir / "longstream"),
+        turns=2 if smoke or quick else 3,
     )
 
 
@@ -137,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "long_streams": long_stream_options(plan.long_streams),
         "ttfb_samples": list(plan.ttfb_samples),
         "disconnects": plan.disconnects,
+        "turns": plan.turns,
         "soak": plan.soak,
         "startup_repeats": plan.startup_repeats,
         "workdir": str(plan.workdir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from tests.bench.longstream_report import cost_growth, long_streams
@@ -147,6 +148,35 @@ def _control_row(results: Results, variant: str, workload: str, c: int, w: int) 
     return "| " + " | ".join(cells) + " |"
 
 
+def _spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return DASH
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}} to {max(values):{fmt}})"
+
+
+def _turns(results: Results) -> list[str]:
+    """The variants in turns with a plain gomodel of their own (tests/bench/turns.py)."""
+    if not results.turns:
+        return []
+    lines = [
+        "In turns with a plain gomodel of their own, both up at once, plain and the variant "
+        "measured one after the other each round (ABBA), the same request through both: the "
+        "median of each round's ratio (lowest to highest). The targets are judged on these; "
+        "the table above measured each server minutes apart.",
+        "",
+        "| variant | workload | c | workers | rounds | ÷ plain | CPU ÷ plain | added p50 ms |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for t in results.turns:
+        lines.append(
+            f"| {t.variant} | {t.workload} | {t.concurrency} | {t.workers} | {len(t.rps)} "
+            f"| {_spread(t.rps, '.3f')} | {_spread(t.cpu, '.3f')} "
+            f"| {_spread(t.added_p50_ms, '+.2f')} |"
+        )
+    lines.append("")
+    return lines
+
+
 def _control(results: Results) -> list[str]:
     """The control-plane variants beside plain gomodel (tests/bench/control.py)."""
     if not results.control:
@@ -173,6 +203,7 @@ def _control(results: Results) -> list[str]:
                 if row is not None:
                     lines.append(row)
     lines.append("")
+    lines += _turns(results)
     for check in results.control:
         where = f"{check.variant} {workers_label(check.workers)}"
         if check.skipped:

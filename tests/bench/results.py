@@ -23,6 +23,7 @@ from tests.bench.servers import REPO, LogSummary
 from tests.bench.soak import SoakResult
 from tests.bench.tls import TlsCell
 from tests.bench.ttfb import TtfbResult
+from tests.bench.turns import TurnRatio
 from tests.bench.verify import Check
 from tests.bench.wrk import WrkResult
 
@@ -83,6 +84,7 @@ class Results:
     charts_note: str = ""  # why there are none
     control: list[ControlCheck] = field(default_factory=list)  # tests/bench/control.py
     tls: list[TlsCell] = field(default_factory=list)  # the TLS upstream workload (tls.py)
+    turns: list[TurnRatio] = field(default_factory=list)  # control plane in turns (turns.py)
     wall_seconds: float = 0.0
     loadavg_end: float = 0.0  # 1-minute load average when the run ended
 
@@ -126,6 +128,17 @@ class Results:
                 target,
             ) and (target == "direct" or cell.workers == workers):
                 return cell.ttfb
+        return None
+
+    def turn(self, variant: str, workload: str, concurrency: int, workers: int) -> TurnRatio | None:
+        for turns in self.turns:
+            if (turns.variant, turns.workload, turns.concurrency, turns.workers) == (
+                variant,
+                workload,
+                concurrency,
+                workers,
+            ):
+                return turns
         return None
 
     def server(self, target: str, workers: int) -> ServerRun | None:

@@ -1,7 +1,8 @@
 """The order of a run: the mock first, then one system under test at a time.
 
 mock -> direct runs -> gomodel (each worker count; then chat with metrics on, and with the
-audit log on; then chat and stream with the control plane on, tests/bench/control.py)
+audit log on; then chat and stream with the control plane on, tests/bench/control.py, each
+variant then measured in turns with a plain gomodel of its own, tests/bench/turns.py)
 -> hello (each) -> LiteLLM (each, if asked) -> TLS upstream (a plain and a TLS gateway side by
 side per worker count, tests/bench/tls.py) -> start-up times -> the in-process disconnect
 measurement -> the soak (its own gateway and mock, tests/bench/soak.py) -> the long streams
@@ -51,11 +52,16 @@ from tests.bench.startup import measure_startup
 from tests.bench.targets import workers_label
 from tests.bench.tls import run_tls
 from tests.bench.ttfb import measure_ttfb
+from tests.bench.turns import measure_turns
 from tests.bench.verify import BenchError, check_workload
 from tests.bench.workloads import GATEWAY_ONLY, WORKLOADS, Workload
 from tests.bench.wrk import run_wrk
 
 __all__ = ["Plan", "run"]
+
+# The plain gomodel that the control-plane variants take turns with: a log and a database of
+# its own (not the plain run's).
+TURNS_PLAIN = "gomodel-turns"
 
 
 @dataclass
@@ -72,6 +78,7 @@ class Plan:
     startup_repeats: int
     workdir: Path
     long_streams: LongStreamPlan | None = None  # None: not run
+    turns: int = 3  # rounds of each control-plane variant in turns with plain (turns.py)
 
     def samples(self, concurrency: int) -> int:
         return self.ttfb_samples[0 if concurrency == 1 else 1]
@@ -231,32 +238,57 @@ def _server(
 
 
 def _control(results: Results, plan: Plan, mock_url: str, workers: int) -> None:
-    """The control-plane variants (tests/bench/control.py), chat and stream, beside plain."""
+    """The control-plane variants (tests/bench/control.py), chat and stream, beside plain; then
+    each in turns with a plain gomodel of its own (tests/bench/turns.py) at the top
+    concurrency, which the targets are judged on."""
     names = [name for name in CONTROL_WORKLOADS if name in plan.workloads]
     if not names:
         return
     url = redis_url()
     problem = redis_problem(url)
-    for variant in VARIANT_NAMES:
-        check = ControlCheck(variant, workers)
-        results.control.append(check)
-        if problem is not None:
-            check.skipped = f"Redis at {url} does not answer ({problem})"
+    if problem is not None:
+        for variant in VARIANT_NAMES:
+            check = ControlCheck(
+                variant, workers, skipped=f"Redis at {url} does not answer ({problem})"
+            )
+            results.control.append(check)
             say(f"{variant}, {workers_label(workers)}: skipped: {check.skipped}")
-            continue
-        plane = ControlPlane(variant, url, workers, check)
-        bodies = {name: control_body(WORKLOADS[name]) for name in names}
+        return
+    with gateway_server(mock_url, workers, plan.workdir, TURNS_PLAIN) as plain:
+        for variant in VARIANT_NAMES:
+            check = ControlCheck(variant, workers)
+            results.control.append(check)
+            plane = ControlPlane(variant, url, workers, check)
+            bodies = {name: control_body(WORKLOADS[name]) for name in names}
 
-        def verify(server: Server, run: ServerRun, plane: ControlPlane = plane) -> None:
-            plane.verify(server, {c.workload: c.route or "" for c in run.checks})
+            def after(server: Server, run: ServerRun, plane: ControlPlane = plane) -> None:
+                for name in names:
+                    workload = WORKLOADS[name]
+                    turns = measure_turns(
+                        (plain, control_body(workload)),  # the same request through both
+                        (server, control_body(workload)),
+                        workload=name,
+                        path=workload.path,
+                        concurrency=max(plan.concurrency),
+                        workers=workers,
+                        rounds=plan.turns,
+                        duration=plan.duration,
+                        warmup=plan.warmup,
+                    )
+                    results.turns.append(turns)
+                    say(
+                        f"  {server.target:<11} {name:<10} in turns: x{turns.rps_median:.3f} "
+                        f"plain req/s over {len(turns.rps)} rounds"
+                    )
+                plane.verify(server, {c.workload: c.route or "" for c in run.checks})
 
-        server = plane.server(mock_url, plan.workdir)
-        try:
-            _server(results, plan, server, variant, workers, names, {}, bodies, verify)
-        except BenchError as exc:  # VariantFailed among them: stopped, reported
-            check.problems.append(str(exc))
-        for note in check.problems:
-            say(f"  {variant}: PROBLEM: {note}")
+            server = plane.server(mock_url, plan.workdir)
+            try:
+                _server(results, plan, server, variant, workers, names, {}, bodies, after)
+            except BenchError as exc:  # VariantFailed among them: stopped, reported
+                check.problems.append(str(exc))
+            for note in check.problems:
+                say(f"  {variant}: PROBLEM: {note}")
 
 
 def _litellm_models() -> dict[str, str]:
