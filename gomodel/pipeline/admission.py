@@ -21,7 +21,9 @@ refused or was never reached. So with known prices no budget is exceeded.
 
 When the limit store does not answer within ``REDIS_TIMEOUT``: a request under a budget is
 refused with a 503 (a budget is never spent blind); one under rate limits only is let through
-(``RATE_LIMITS_FAIL_OPEN``, logged and counted) or refused with the 503.
+(``RATE_LIMITS_FAIL_OPEN``, logged and counted) or refused with the 503. When Redis answers a
+reserve with an error (a script it refuses: a bug, never let through) the request is refused
+with the same 503, and the first of a run of them is logged as an error.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from gomodel.errors import (
     GatewayError,
     PermissionDenied,
     RateLimited,
+    RedisReplyError,
     RedisUnavailable,
     UpstreamUnavailable,
 )
@@ -98,6 +101,7 @@ class LimitAdmission:
     _unavailable: int = attrs.field(default=0, init=False)
     _settle_failures: int = attrs.field(default=0, init=False)
     _failing: bool = attrs.field(default=False, init=False)  # the last settle failed
+    _refusing: bool = attrs.field(default=False, init=False)  # the last reserve: an error reply
 
     def statistics(self) -> AdmissionStatistics:
         return AdmissionStatistics(
@@ -156,9 +160,9 @@ class LimitAdmission:
         )
         now = datetime.fromtimestamp(self.clock(), UTC)
         try:
-            answer = await self.store.reserve(
-                limits, demand, now=now, lease=self.lease, reservation_id=ctx.snapshot.request_id
-            )
+            # The store makes the reservation's id: the request id is the client's to choose
+            # (any printable ASCII, and the same on two requests at once if it likes).
+            answer = await self.store.reserve(limits, demand, now=now, lease=self.lease)
         except RedisUnavailable as exc:
             if budgeted or not self.fail_open:
                 self._unavailable += 1
@@ -170,6 +174,17 @@ class LimitAdmission:
             self._fail_open += 1
             log.warning("rate limits skipped: the limit store does not answer (%s)", exc)
             return target
+        except RedisReplyError as exc:  # a script Redis refused: a bug, not an outage
+            self._unavailable += 1
+            if not self._refusing:
+                self._refusing = True
+                log.error("limits not checked: the limit store refused the call (%s)", exc)
+            raise UpstreamUnavailable(
+                "the gateway cannot check this request's limits right now; retry shortly",
+                code="limits_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
+        self._refusing = False
         headers = rate_limit_headers(answer)
         if not answer.admitted:
             self._refused += 1

@@ -40,8 +40,14 @@ async def _key(gw: Gateway, **body: Any) -> tuple[str, str]:
 
 
 async def _chat(gw: Gateway, token: str, **body: Any) -> httpx.Response:
+    return await _chat_with(gw, token, {}, **body)
+
+
+async def _chat_with(
+    gw: Gateway, token: str, headers: dict[str, str], **body: Any
+) -> httpx.Response:
     async with httpx.AsyncClient(
-        base_url=gw.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        base_url=gw.url, headers={"authorization": f"Bearer {token}", **headers}, timeout=10
     ) as client:
         return await client.post(
             "/chat/completions", json={"model": "gpt-4o-mini", "messages": HI, **body}
@@ -71,6 +77,34 @@ async def test_rate_limit_on_a_key(gw: Gateway) -> None:
     # Another key is not limited by it.
     other, _ = await _key(gw)
     assert (await _chat(gw, other)).status_code == 200
+
+
+async def test_request_ids_of_any_shape_and_reused_ids_are_counted(gw: Gateway) -> None:
+    """A client's X-Request-Id names its request, not its reservation: an id the limit store
+    could not take (a colon, a slash) and one id on two streams open at once are admitted and
+    counted like any other, never a 500."""
+    gw.mock.stream_gap = 0.2
+    token, key_id = await _key(gw)
+    async with _admin(gw) as admin:
+        put = await admin.put(f"/admin/rate-limits/key:{key_id}", json={"rpm": 3, "concurrent": 5})
+    assert put.status_code == 200, put.text
+    odd = await _chat_with(gw, token, {"x-request-id": "req:1/a"})
+    assert odd.status_code == 200, odd.text
+    assert odd.headers["x-request-id"] == "req:1/a"
+    headers = {"authorization": f"Bearer {token}", "x-request-id": "same-id"}
+    body = {"model": "gpt-4o-mini", "messages": HI, "stream": True}
+    async with (
+        httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=10) as client,
+        client.stream("POST", "/chat/completions", json=body) as first,
+        client.stream("POST", "/chat/completions", json=body) as second,
+    ):
+        assert (first.status_code, second.status_code) == (200, 200), await second.aread()
+        assert first.headers["x-ratelimit-remaining-requests"] == "1"
+        assert second.headers["x-ratelimit-remaining-requests"] == "0"
+        await first.aread()
+        await second.aread()
+    refused = await _chat(gw, token)
+    assert refused.status_code == 429
 
 
 async def test_concurrency_limit(gw: Gateway) -> None:

@@ -9,13 +9,16 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
+import attrs
 import pytest
 import trio
 import trio.testing
 
-from gomodel.errors import RedisUnavailable
+from gomodel.errors import RedisUnavailable, UpstreamUnavailable
+from gomodel.ingress.semantics import Operation
 from gomodel.limits import Demand, Hold, Limit, Metric, Period, Reservation, Settled, Settlement
 from gomodel.limits.redis_store import RedisLimits
+from gomodel.limits.rules import RuleSet
 from gomodel.pipeline.admission import LimitAdmission
 from gomodel.pipeline.plan import Admitted
 from gomodel.redis import RedisSettings, open_redis
@@ -123,3 +126,43 @@ async def test_detached_settle_on_a_closed_port_reports_unavailable(
         await _until(done)
         assert trio.current_time() - start <= 0.5
         assert isinstance(done[0], RedisUnavailable)
+
+
+async def test_a_reserve_redis_refuses_is_a_503_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis answers the reserve script with an error (a script it refuses: a bug, not an
+    outage): the request gets the limits' 503, never a 500 and never let through (not even
+    under RATE_LIMITS_FAIL_OPEN), and a run of them is logged once."""
+    caplog.set_level(logging.ERROR, "gomodel.limits")
+    rules = RuleSet((Limit("key:k1", Metric.REQUESTS, 10, Period.MINUTE),))
+    ctx = cast(
+        Any,
+        SimpleNamespace(
+            principal=SimpleNamespace(key_id="k1"),
+            user_path="/",
+            snapshot=SimpleNamespace(body=b"{}", request_id="r"),
+        ),
+    )
+    target = cast(
+        Any,
+        SimpleNamespace(
+            provider=SimpleNamespace(name="openai"),
+            resolution=SimpleNamespace(model="gpt-4o"),
+            semantics=SimpleNamespace(operation=Operation.CHAT, doc={"max_tokens": 5}),
+        ),
+    )
+    async with trio.open_nursery() as nursery:
+        fake = await serve_fake(nursery, lambda c: b"-ERR value is not an integer\r\n")
+        async with open_redis(RedisSettings(host="127.0.0.1", port=fake.port)) as client:
+            admission = attrs.evolve(_admission(RedisLimits(client)), rules=lambda: rules)
+            for _ in range(3):
+                with pytest.raises(UpstreamUnavailable) as refused:
+                    await admission.admit(ctx, target)
+                assert refused.value.code == "limits_unavailable"
+                assert refused.value.status == 503
+        nursery.cancel_scope.cancel()
+    assert admission.statistics().unavailable == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "limits not checked: the limit store refused the call (ERR value is not an integer)"
+    ]
