@@ -1,11 +1,13 @@
-"""Percentiles and ratios that tolerate missing figures."""
+"""Percentiles and ratios that tolerate missing figures, and how the report writes them."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-__all__ = ["median", "percentile", "ratio"]
+__all__ = ["DASH", "median", "number", "percentile", "ratio", "times"]
+
+DASH = "-"  # a figure that was not measured
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -25,3 +27,12 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return numerator / denominator
+
+
+def number(value: float | None, fmt: str = ",.0f") -> str:
+    return DASH if value is None else format(value, fmt)
+
+
+def times(value: float | None) -> str:
+    """A ratio as the report writes it (three significant digits)."""
+    return DASH if value is None else f"{value:.3g}"

@@ -7,11 +7,19 @@ gateway's 2 workers (the most run, if 2 was not); every other concurrency is sho
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
+from tests.bench.control_targets import control_targets
 from tests.bench.results import Results
 from tests.bench.stats import median, ratio
+from tests.bench.verdicts import (
+    EitherTarget,
+    Target,
+    deciding_concurrency,
+    gap,
+    per_concurrency,
+    rps_ratio,
+    target_workers,
+    workers_label,
+)
 
 __all__ = [
     "Target",
@@ -39,60 +47,8 @@ STREAM_LAG_P99_MS = 5.0
 STREAM_PROBE_P99_MS = 10.0
 AFTER_RSS_RATIO = 1.1
 SECOND_RUN_ADDS = 0.02  # of the rest figure: "adds nothing", allowing for the sampling
-LIMITS_RATIO = 0.85  # issue 14: a managed key, a budget and rate limits on Redis
-FULL_RATIO = 0.8  # issue 18: all a production deployment turns on
-FULL_ADDED_P50_MS = 0.3
 TLS_RATIO = 0.8  # TLS upstream chat throughput over plain
 TLS_HANDSHAKES = 1.0  # per client connection and measured run: set up once, then reused
-
-
-@dataclass
-class Target:
-    name: str
-    where: str  # e.g. "chat, c=50, 2 workers"
-    measured: float | None
-    threshold: float
-    unit: str  # "x", "ms", "MB", "s"
-    higher_is_better: bool
-    deciding: bool  # the line the target is judged on
-    note: str = ""
-
-    @property
-    def verdict(self) -> str:
-        if self.measured is None:
-            return "n/a"
-        if self.higher_is_better:
-            met = self.measured >= self.threshold
-        elif self.unit == "s":
-            met = self.measured < self.threshold
-        else:
-            met = self.measured <= self.threshold
-        return "met" if met else "missed"
-
-    @property
-    def rule(self) -> str:
-        sign = (">=" if self.higher_is_better else "<=") if self.unit != "s" else "<"
-        return f"{sign} {self.threshold:g}{self.unit if self.unit == 'x' else ' ' + self.unit}"
-
-
-@dataclass
-class EitherTarget(Target):
-    """Met when this one is, or when ``otherwise`` is (a target with two ways to meet it)."""
-
-    otherwise: list[Target] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        mine = super().verdict
-        if mine == "met" or any(t.verdict == "met" for t in self.otherwise):
-            return "met"
-        return mine if all(t.verdict == "n/a" for t in self.otherwise) else "missed"
-
-
-def _gap(measured: float | None, threshold: float) -> str:
-    if measured is None or measured <= threshold or threshold <= 0:
-        return ""
-    return f"{measured / threshold:.1f}x the threshold"
 
 
 def _long_stream_targets(results: Results) -> list[Target]:
@@ -126,7 +82,7 @@ def _long_stream_targets(results: Results) -> list[Target]:
     ):
         unit = "KB" if "KB" in name else "ms"
         targets.append(
-            Target(name, where, value, threshold, unit, False, True, _gap(value, threshold))
+            Target(name, where, value, threshold, unit, False, True, gap(value, threshold))
         )
     burst = long.cell("gomodel", LONG_AT_ONCE)
     runs = burst.runs if burst is not None else []
@@ -165,97 +121,48 @@ def _long_stream_targets(results: Results) -> list[Target]:
     return targets
 
 
-def workers_label(count: int) -> str:
-    return f"{count} worker{'s' if count > 1 else ''}"
-
-
-def target_workers(results: Results) -> int:
-    counts = results.worker_counts
-    return 2 if 2 in counts else max(counts)
-
-
-def deciding_concurrency(results: Results) -> int:
-    levels = results.concurrencies
-    return 50 if 50 in levels else max(levels)
-
-
-def _rps_ratio(
-    results: Results, top: tuple[str, str], bottom: tuple[str, str]
-) -> Callable[[int, int], float | None]:
-    """(workload, target) over (workload, target): req/s at concurrency c with w workers."""
-
-    def value(c: int, w: int) -> float | None:
-        return ratio(results.rps(top[0], c, top[1], w), results.rps(bottom[0], c, bottom[1], w))
-
-    return value
-
-
-def _per_concurrency(
-    results: Results,
-    name: str,
-    label: str,
-    value: Callable[[int, int], float | None],
-    threshold: float,
-    note: str = "",
-) -> list[Target]:
-    workers, decide = target_workers(results), deciding_concurrency(results)
-    return [
-        Target(
-            name,
-            f"{label}, c={c}, {workers_label(workers)}",
-            value(c, workers),
-            threshold,
-            "x",
-            higher_is_better=True,
-            deciding=c == decide,
-            note=note,
-        )
-        for c in results.concurrencies
-    ]
-
-
 def evaluate(results: Results) -> list[Target]:
     targets: list[Target] = []
     litellm_note = "" if results.options.get("with_litellm") else "run with --with-litellm"
     for workload in ("chat", "stream"):
-        targets += _per_concurrency(
+        targets += per_concurrency(
             results,
             f"gomodel >= {LITELLM_FACTOR:g}x LiteLLM throughput",
             workload,
-            _rps_ratio(results, (workload, "gomodel"), (workload, "litellm")),
+            rps_ratio(results, (workload, "gomodel"), (workload, "litellm")),
             LITELLM_FACTOR,
             litellm_note,
         )
-    targets += _per_concurrency(
+    targets += per_concurrency(
         results,
         f"gomodel chat >= {HELLO_FLOOR:g}x hello-world floor",
         "chat",
-        _rps_ratio(results, ("chat", "gomodel"), ("chat", "hello")),
+        rps_ratio(results, ("chat", "gomodel"), ("chat", "hello")),
         HELLO_FLOOR,
     )
-    targets += _per_concurrency(
+    targets += per_concurrency(
         results,
         f"fast-path stream >= {FAST_PATH_FACTOR:g}x translated throughput",
         "gomodel stream / translated",
-        _rps_ratio(results, ("stream", "gomodel"), ("translated", "gomodel")),
+        rps_ratio(results, ("stream", "gomodel"), ("translated", "gomodel")),
         FAST_PATH_FACTOR,
     )
     for variant, threshold, what in (
         ("gomodel-metrics", METRICS_RATIO, "metrics on"),
         ("gomodel-audit", AUDIT_RATIO, "the audit log on (bodies included)"),
     ):
-        targets += _per_concurrency(
+        targets += per_concurrency(
             results,
             f"chat with {what} >= {threshold:g}x plain chat",
             f"{variant} / gomodel chat",
-            _rps_ratio(results, ("chat", variant), ("chat", "gomodel")),
+            rps_ratio(results, ("chat", variant), ("chat", "gomodel")),
             threshold,
         )
-    targets += _per_concurrency(
+    targets += per_concurrency(
         results,
         f"fast-path Messages >= {FAST_PATH_FACTOR:g}x translated Messages throughput",
         "gomodel messages / messages_translated",
-        _rps_ratio(results, ("messages", "gomodel"), ("messages_translated", "gomodel")),
+        rps_ratio(results, ("messages", "gomodel"), ("messages_translated", "gomodel")),
         FAST_PATH_FACTOR,
     )
     workers = target_workers(results)
@@ -303,89 +210,13 @@ def evaluate(results: Results) -> list[Target]:
     targets += control_targets(results)
     targets += _tls_targets(results)
     for workload in results.workloads:
-        targets += _per_concurrency(
+        targets += per_concurrency(
             results,
             f"mock headroom: direct >= {HEADROOM:g}x gomodel",
             workload,
-            _rps_ratio(results, (workload, "direct"), (workload, "gomodel")),
+            rps_ratio(results, (workload, "direct"), (workload, "gomodel")),
             HEADROOM,
             "the mock must not be the bottleneck",
-        )
-    return targets
-
-
-def _unverified(results: Results, variant: str, workers: int) -> str:
-    """Why a control-plane variant's figures do not count ("" when they do)."""
-    check = next((c for c in results.control if (c.variant, c.workers) == (variant, workers)), None)
-    if check is None:
-        return "not run"
-    if check.skipped:
-        return f"skipped: {check.skipped}"
-    return f"not verified: {'; '.join(check.problems)}" if check.problems else ""
-
-
-def control_targets(results: Results) -> list[Target]:
-    """The control plane's bill (tests/bench/control.py): throughput against plain gomodel in
-    the same run, and the p50 it adds at concurrency 1. A variant that did not verify (errors,
-    refusals, nothing in Redis) is n/a with the reason, never met."""
-    targets: list[Target] = []
-    workers = target_workers(results)
-    for variant, workload, threshold, issue in (
-        ("gomodel-limits", "chat", LIMITS_RATIO, "issue 14"),
-        ("gomodel-full", "chat", FULL_RATIO, "issue 18"),
-        ("gomodel-full", "stream", FULL_RATIO, "issue 18"),
-    ):
-        if workload not in results.workloads:
-            continue
-        why = _unverified(results, variant, workers)
-        name = f"{variant} {workload} >= {threshold:g}x plain gomodel ({issue})"
-        value = _rps_ratio(results, (workload, variant), (workload, "gomodel"))
-        lines = _per_concurrency(
-            results,
-            name,
-            f"{variant} / gomodel {workload}",
-            (lambda c, w: None) if why else value,
-            threshold,
-            why,
-        )
-        top = max(results.concurrencies)
-        turns = results.turn(variant, workload, top, workers)
-        if turns is not None:  # judged in turns; measured apart, the lines only inform
-            for line in lines:
-                line.deciding = False
-            rounds = f"median of {len(turns.rps)} rounds' ratios" if turns.rps else "no rounds"
-            lines.append(
-                Target(
-                    name,
-                    f"in turns with plain gomodel, {workload}, c={top}, "
-                    f"{workers_label(workers)} ({rounds})",
-                    None if why else turns.rps_median,
-                    threshold,
-                    "x",
-                    higher_is_better=True,
-                    deciding=True,
-                    note=why,
-                )
-            )
-        targets += lines
-    for workload in ("chat", "stream"):
-        if workload not in results.workloads or 1 not in results.concurrencies:
-            continue
-        why = _unverified(results, "gomodel-full", workers)
-        full = results.cell(workload, 1, "gomodel-full", workers)
-        plain = results.cell(workload, 1, "gomodel", workers)
-        added = None if why or full is None or plain is None else full.wrk.p50_ms - plain.wrk.p50_ms
-        targets.append(
-            Target(
-                f"gomodel-full adds <= {FULL_ADDED_P50_MS:g} ms p50 at c=1 (issue 18)",
-                f"{workload}, wrk p50 over plain gomodel, c=1, {workers_label(workers)}",
-                added,
-                FULL_ADDED_P50_MS,
-                "ms",
-                higher_is_better=False,
-                deciding=True,
-                note=why,
-            )
         )
     return targets
 
