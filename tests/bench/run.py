@@ -276,9 +276,11 @@ def _control(results: Results, plan: Plan, mock_url: str, workers: int) -> None:
                         warmup=plan.warmup,
                     )
                     results.turns.append(turns)
+                    median = turns.rps_median
                     say(
-                        f"  {server.target:<11} {name:<10} in turns: x{turns.rps_median:.3f} "
-                        f"plain req/s over {len(turns.rps)} rounds"
+                        f"  {server.target:<11} {name:<10} in turns: "
+                        f"{'n/a' if median is None else f'x{median:.3f}'} plain req/s over "
+                        f"{len(turns.rps)} rounds"
                     )
                 plane.verify(server, {c.workload: c.route or "" for c in run.checks})
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from tests.bench.control import stop_on_errors
 from tests.bench.procs import cpu_seconds
 from tests.bench.servers import Server
+from tests.bench.verify import BenchError
 from tests.bench.wrk import run_wrk
 
 __all__ = ["TurnRatio", "measure_turns"]
@@ -60,6 +61,8 @@ def _figures(
     result = run_wrk(url, body, concurrency=concurrency, duration=duration, headers=server.headers)
     cpu = cpu_seconds(server.process.pid) - before
     stop_on_errors(server.target, f"turns, c={concurrency}", result.error_count)
+    if result.error_count:  # the plain side: its figure would flatter the variant
+        raise BenchError(f"{server.target} in turns, c={concurrency}: {result.errors}")
     per_request = cpu / result.requests * 1e6 if result.requests else None
     return result.rps, per_request, result.p50_ms
 
@@ -77,7 +80,8 @@ def measure_turns(
     warmup: float,
 ) -> TurnRatio:
     """``rounds`` rounds of plain and the variant (each server with its own body) one after
-    the other, ABBA; raises VariantFailed when the variant's load generator saw errors."""
+    the other, ABBA; raises VariantFailed when the variant's load generator saw errors, and
+    BenchError when plain's did."""
     turns = TurnRatio(variant[0].target, workload, concurrency, workers)
     for r in range(rounds):
         order = (plain, variant) if r % 2 == 0 else (variant, plain)
