@@ -166,11 +166,7 @@ class LimitAdmission:
         except RedisUnavailable as exc:
             if budgeted or not self.fail_open:
                 self._unavailable += 1
-                raise UpstreamUnavailable(
-                    "the gateway cannot check this request's limits right now; retry shortly",
-                    code="limits_unavailable",
-                    headers={"retry-after": "1"},
-                )
+                raise _limits_unavailable()
             self._fail_open += 1
             log.warning("rate limits skipped: the limit store does not answer (%s)", exc)
             return target
@@ -179,11 +175,7 @@ class LimitAdmission:
             if not self._refusing:
                 self._refusing = True
                 log.error("limits not checked: the limit store refused the call (%s)", exc)
-            raise UpstreamUnavailable(
-                "the gateway cannot check this request's limits right now; retry shortly",
-                code="limits_unavailable",
-                headers={"retry-after": "1"},
-            ) from None
+            raise _limits_unavailable() from None
         self._refusing = False
         headers = rate_limit_headers(answer)
         if not answer.admitted:
@@ -249,6 +241,15 @@ class LimitAdmission:
         if not _billable(outcome):
             return 0, 0
         return None, None
+
+
+def _limits_unavailable() -> GatewayError:
+    """The 503 of a request whose limits cannot be checked now."""
+    return UpstreamUnavailable(
+        "the gateway cannot check this request's limits right now; retry shortly",
+        code="limits_unavailable",
+        headers={"retry-after": "1"},
+    )
 
 
 def _billable(outcome: Outcome) -> bool:
