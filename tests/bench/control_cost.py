@@ -32,22 +32,18 @@ from tests.bench.control import (
 )
 from tests.bench.control_check import ControlCheck
 from tests.bench.mock import mock_provider
-from tests.bench.procs import cpu_seconds
 from tests.bench.servers import Server, gateway_server
+from tests.bench.turns import measure_cell
 from tests.bench.verify import check_workload
 from tests.bench.workloads import WORKLOADS
-from tests.bench.wrk import run_wrk
 
 Figures = tuple[float, float, float]  # req/s, CPU µs per request, p50 ms
 CONCURRENCY = (1, 50)
 
 
 def _cell(server: Server, workload: str, body: bytes, c: int, duration: float) -> Figures:
-    url = server.url + WORKLOADS[workload].path
-    run_wrk(url, body, concurrency=c, duration=0.5, headers=server.headers)  # warm-up
-    before = cpu_seconds(server.process.pid)
-    result = run_wrk(url, body, concurrency=c, duration=duration, headers=server.headers)
-    cpu = cpu_seconds(server.process.pid) - before
+    path = WORKLOADS[workload].path
+    result, per_request = measure_cell(server, path, body, c, duration, warmup=0.5)
     if result.error_count:
         refused = [
             line
@@ -56,7 +52,7 @@ def _cell(server: Server, workload: str, body: bytes, c: int, duration: float) -
         ]
         shown = "\n".join(refused[:5])
         raise SystemExit(f"{server.target} {workload} c={c}: errors {result.errors}\n{shown}")
-    return result.rps, cpu / max(result.requests, 1) * 1e6, result.p50_ms
+    return result.rps, per_request or 0.0, result.p50_ms
 
 
 def measure(

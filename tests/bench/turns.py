@@ -18,9 +18,9 @@ from tests.bench.control import stop_on_errors
 from tests.bench.procs import cpu_seconds
 from tests.bench.servers import Server
 from tests.bench.verify import BenchError
-from tests.bench.wrk import run_wrk
+from tests.bench.wrk import WrkResult, run_wrk
 
-__all__ = ["TurnRatio", "measure_turns"]
+__all__ = ["TurnRatio", "measure_cell", "measure_turns"]
 
 
 @dataclass
@@ -51,19 +51,27 @@ class TurnRatio:
 Figures = tuple[float, float | None, float]  # req/s, CPU µs per request, p50 ms
 
 
-def _figures(
+def measure_cell(
     server: Server, path: str, body: bytes, concurrency: int, duration: float, warmup: float
-) -> Figures:
+) -> tuple[WrkResult, float | None]:
+    """One measured wrk run on ``server`` after ``warmup`` seconds of it, and the CPU µs per
+    request of the server's process tree meanwhile (None: no request answered)."""
     url = server.url + path
     if warmup > 0:
         run_wrk(url, body, concurrency=concurrency, duration=warmup, headers=server.headers)
     before = cpu_seconds(server.process.pid)
     result = run_wrk(url, body, concurrency=concurrency, duration=duration, headers=server.headers)
     cpu = cpu_seconds(server.process.pid) - before
+    return result, cpu / result.requests * 1e6 if result.requests else None
+
+
+def _figures(
+    server: Server, path: str, body: bytes, concurrency: int, duration: float, warmup: float
+) -> Figures:
+    result, per_request = measure_cell(server, path, body, concurrency, duration, warmup)
     stop_on_errors(server.target, f"turns, c={concurrency}", result.error_count)
     if result.error_count:  # the plain side: its figure would flatter the variant
         raise BenchError(f"{server.target} in turns, c={concurrency}: {result.errors}")
-    per_request = cpu / result.requests * 1e6 if result.requests else None
     return result.rps, per_request, result.p50_ms
 
 
